@@ -1,0 +1,407 @@
+"""One trainer for MINT detectors on any video dataset.
+
+The trainer takes a ``torch.utils.data.Dataset`` whose items are dicts with ``"frames"``:
+``(T, 3, H, W)`` uint8 windows of consecutive frames (:class:`mint_rl.data.VideoWindowDataset`
+over CLEVRER-like clips, real CLEVRER, MAGICAL expert frames or a folder of videos), and
+minimises the MINT loss (:func:`mint_rl.losses.mint_loss`) of a :class:`mint_rl.models.MintDetector`.
+
+It is DDP-aware: started with ``torchrun --nproc_per_node N`` each process takes its share of
+every epoch's windows, gradients are averaged (gloo on CPU, nccl on GPU), and only rank 0
+logs and writes checkpoints.
+
+Checkpoints (``OUT/checkpoints/step_XXXXXXX/``) hold the detector (safetensors + JSON config),
+the optimiser state and the step (``trainer_state.pt``, loaded with ``weights_only=True``, so
+no pickle is executed). A directory is written under a temporary name and renamed, and the
+pointer file ``OUT/checkpoints/latest`` is replaced atomically, so an interrupted run never
+leaves a half-written checkpoint behind. The data order depends only on ``(seed, epoch)``,
+so ``resume=True`` continues exactly where the last checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Dataset
+
+from mint_rl.losses import LossConfig, entropy_targets, mint_loss
+from mint_rl.models import MintDetector
+from mint_rl.training.config import TrainConfig
+
+STATE_NAME = "trainer_state.pt"
+LATEST_NAME = "latest"
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns.
+
+    Attributes:
+        steps: optimiser steps done in total (including those before a resume).
+        seconds: wall time of this call.
+        frames_per_second: training frames (windows x T) processed per second in this call,
+            summed over processes.
+        last_terms: the loss terms of the last step (floats).
+        history: ``(step, terms)`` every ``log_every`` steps of this call.
+        checkpoint: path of the last checkpoint directory written (rank 0), else ``None``.
+        evaluations: ``(step, metrics)`` of the held-out evaluations of this call.
+    """
+
+    steps: int
+    seconds: float
+    frames_per_second: float
+    last_terms: dict[str, float]
+    history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    checkpoint: Optional[Path] = None
+    evaluations: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# distributed helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def distributed_env() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` from torchrun's environment (``(0, 1, 0)`` without it)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return rank, world, local
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Join the process group torchrun prepared (gloo on CPU, nccl on CUDA); ``(rank, world)``."""
+    rank, world, _ = distributed_env()
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    return rank, world
+
+
+def _resolve_device(name: str) -> torch.device:
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"TrainConfig.device={name!r}: CUDA is not available on this machine")
+        _, world, local = distributed_env()
+        if world > 1 and device.index is None:
+            device = torch.device("cuda", local)
+    return device
+
+
+# ---------------------------------------------------------------------------------------------
+# data order
+# ---------------------------------------------------------------------------------------------
+
+
+def epoch_batches(
+    num_items: int, batch_size: int, epoch: int, seed: int, rank: int = 0, world: int = 1
+) -> list[list[int]]:
+    """Dataset indices of every batch of ``epoch`` for process ``rank`` of ``world``.
+
+    The permutation depends only on ``(seed, epoch)``; each process takes a strided share of
+    it and the tail that does not fill a batch on every process is dropped, so all processes
+    run the same number of steps.
+
+    Example:
+        >>> epoch_batches(10, 2, epoch=0, seed=0, rank=0, world=2)  # doctest: +ELLIPSIS
+        [[...], [...]]
+        >>> len(epoch_batches(10, 3, epoch=0, seed=0))
+        3
+    """
+    if num_items < batch_size * world:
+        raise ValueError(
+            f"the dataset has {num_items} windows, fewer than one batch per process "
+            f"(batch_size={batch_size} x processes={world}); use more data or a smaller batch"
+        )
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    perm = torch.randperm(num_items, generator=g).tolist()
+    per_rank = num_items // world
+    mine = perm[rank::world][:per_rank]
+    n_batches = per_rank // batch_size
+    return [mine[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
+
+
+def _collate_frames(dataset: Dataset, indices: Sequence[int]) -> torch.Tensor:
+    items = [dataset[i] for i in indices]
+    frames = [it["frames"] if isinstance(it, dict) else it for it in items]
+    for i, f in zip(indices, frames):
+        if not isinstance(f, torch.Tensor) or f.ndim != 4 or f.shape[1] != 3:
+            got = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
+            raise ValueError(f"dataset[{i}]['frames']: expected a (T, 3, H, W) tensor, got {got}")
+    return torch.stack(frames)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints
+# ---------------------------------------------------------------------------------------------
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def latest_checkpoint(out_dir: str | os.PathLike) -> Optional[Path]:
+    """The checkpoint directory ``OUT/checkpoints/latest`` points to, or ``None``."""
+    pointer = Path(out_dir) / "checkpoints" / LATEST_NAME
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    if not (path / STATE_NAME).is_file():
+        raise FileNotFoundError(f"{pointer} names {path.name}, but {path / STATE_NAME} does not exist")
+    return path
+
+
+class Trainer:
+    """Train a :class:`MintDetector` with the MINT loss on windows of video frames.
+
+    Args:
+        detector: the model to train (its config travels with every checkpoint).
+        loss_config: loss weights and heatmap settings; its sigma is rescaled to the detector's
+            feature-map size with :meth:`LossConfig.scaled_to` when the sizes differ.
+        config: optimisation settings (:class:`TrainConfig`).
+        dataset: items are dicts with ``"frames"`` ``(T, 3, H, W)`` uint8 (all the same size).
+        out_dir: where checkpoints, tensorboard logs (``OUT/tb``) and the final detector
+            (``OUT/detector.safetensors``) go.
+        eval_fn: optional ``fn(detector) -> dict`` run on rank 0 every ``eval_every`` steps and
+            at the end (e.g. held-out DOP/TOP); its numeric entries go to tensorboard.
+        progress: show a tqdm progress bar with the loss terms (rank 0).
+
+    Example:
+        >>> from mint_rl.models import DetectorConfig
+        >>> from mint_rl.losses import loss_preset
+        >>> frames = torch.randint(0, 255, (6, 3, 3, 32, 32), dtype=torch.uint8)
+        >>> data = [{"frames": f} for f in frames]
+        >>> det = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=4))
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     res = Trainer(det, loss_preset("magical"), TrainConfig(steps=2, batch_size=2),
+        ...                   data, out, progress=False, tensorboard=False).fit()
+        >>> res.steps
+        2
+    """
+
+    def __init__(
+        self,
+        detector: MintDetector,
+        loss_config: LossConfig,
+        config: TrainConfig,
+        dataset: Dataset,
+        out_dir: str | os.PathLike,
+        eval_fn: Optional[Callable[[MintDetector], dict[str, Any]]] = None,
+        progress: bool = True,
+        tensorboard: bool = True,
+    ) -> None:
+        if not isinstance(detector, MintDetector):
+            raise TypeError(f"Trainer: expected a MintDetector, got {type(detector).__name__}")
+        if not isinstance(loss_config, LossConfig) or not isinstance(config, TrainConfig):
+            raise TypeError("Trainer: expected a LossConfig and a TrainConfig")
+        if config.window < 2 and loss_config.uses_temporal:
+            raise ValueError(
+                f"Trainer: the temporal losses (MCE, IT) need windows of >= 2 frames, got window={config.window}; "
+                "use the 'wo-temp' ablation for single frames"
+            )
+        self.config = config
+        self.dataset = dataset
+        self.out_dir = Path(out_dir)
+        self.eval_fn = eval_fn
+        self.progress = progress
+        self.tensorboard = tensorboard
+        if config.num_threads:
+            torch.set_num_threads(int(config.num_threads))
+        self.device = _resolve_device(config.device)
+        self.rank, self.world = init_distributed(self.device)
+        self.detector = detector.to(self.device)
+        probe = _collate_frames(dataset, [0])
+        if probe.shape[1] != config.window:
+            raise ValueError(
+                f"Trainer: dataset windows have T={probe.shape[1]} frames but TrainConfig.window={config.window}"
+            )
+        self.image_size = (int(probe.shape[-2]), int(probe.shape[-1]))
+        self.map_size = detector.config.map_size_for(*self.image_size)
+        if tuple(loss_config.reference_map_size) != tuple(self.map_size):
+            loss_config = loss_config.scaled_to(self.map_size)
+        self.loss_config = loss_config
+        self.model: torch.nn.Module = self.detector
+        if self.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.detector, device_ids=ids)
+        self.optimizer = torch.optim.Adam(self.detector.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.step = 0
+        self.steps_per_epoch = len(epoch_batches(len(dataset), config.batch_size, 0, config.seed, self.rank, self.world))
+        self.total_steps = int(config.steps) if config.steps is not None else config.epochs * self.steps_per_epoch
+
+    # ----------------------------------------------------------------------------- state
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "train_config": json.dumps(self.config.to_dict()),
+            "loss_config": json.dumps(self.loss_config.to_dict()),
+        }
+
+    def save_checkpoint(self) -> Optional[Path]:
+        """Write ``OUT/checkpoints/step_XXXXXXX`` atomically (rank 0 only) and point ``latest`` at it."""
+        if self.rank != 0:
+            return None
+        ckpt_root = self.out_dir / "checkpoints"
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        name = f"step_{self.step:07d}"
+        final = ckpt_root / name
+        tmp = ckpt_root / f".{name}.tmp{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        self.detector.save_pretrained(tmp, extra={"step": self.step})
+        torch.save(self._state(), tmp / STATE_NAME)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _atomic_write_text(ckpt_root / LATEST_NAME, name + "\n")
+        kept = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())
+        for old in kept[: -self.config.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """Restore detector weights, optimiser state and step from a checkpoint directory."""
+        path = Path(path)
+        loaded = MintDetector.from_pretrained(path)
+        if loaded.config != self.detector.config:
+            raise ValueError(
+                f"checkpoint {path}: detector config {loaded.config} does not match the trainer's {self.detector.config}"
+            )
+        self.detector.load_state_dict(loaded.state_dict())
+        state = torch.load(path / STATE_NAME, map_location="cpu", weights_only=True)
+        saved_loss = LossConfig.from_dict(json.loads(state["loss_config"]))
+        if saved_loss != self.loss_config:
+            raise ValueError(f"checkpoint {path}: loss config {saved_loss} differs from the trainer's {self.loss_config}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+
+    # ----------------------------------------------------------------------------- training
+
+    def _batches(self) -> Iterator[list[int]]:
+        epoch, offset = divmod(self.step, self.steps_per_epoch)
+        while True:
+            batches = epoch_batches(len(self.dataset), self.config.batch_size, epoch, self.config.seed, self.rank, self.world)
+            yield from batches[offset:]
+            epoch, offset = epoch + 1, 0
+
+    def train_step(self, frames: torch.Tensor) -> dict[str, float]:
+        """One optimiser step on a ``(B, T, 3, H, W)`` uint8 batch; returns the loss terms."""
+        self.model.train()
+        frames = frames.to(self.device, non_blocking=True)
+        entropy = entropy_targets(frames, self.map_size, self.loss_config)
+        out = self.model(frames)
+        loss, terms = mint_loss(out.keypoints, out.status, entropy, self.loss_config)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"MINT loss is {float(loss)} at step {self.step}; terms {({k: float(v) for k, v in terms.items()})}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.detector.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.step += 1
+        return {k: float(v) for k, v in terms.items()}
+
+    def _log_images(self, writer: Any, frames: torch.Tensor) -> None:
+        from mint_rl.viz import draw_keypoints
+
+        self.detector.eval()
+        with torch.no_grad():
+            out = self.detector(frames[:1, -1].to(self.device))
+        img = frames[0, -1].permute(1, 2, 0).cpu().numpy()
+        overlay = draw_keypoints(img, out.keypoints[0].cpu(), out.status[0].cpu())
+        writer.add_image("keypoints", overlay, self.step, dataformats="HWC")
+
+    def _evaluate(self, writer: Any, result: TrainResult) -> None:
+        if self.eval_fn is None or self.rank != 0:
+            return
+        self.detector.eval()
+        with torch.no_grad():
+            metrics = self.eval_fn(self.detector)
+        result.evaluations.append((self.step, metrics))
+        if writer is not None:
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    writer.add_scalar(f"eval/{k}", v, self.step)
+
+    def fit(self, resume: bool = False) -> TrainResult:
+        """Train until ``total_steps``; with ``resume`` continue from ``OUT/checkpoints/latest``."""
+        torch.manual_seed(self.config.seed)
+        if resume:
+            ckpt = latest_checkpoint(self.out_dir)
+            if ckpt is not None:
+                self.load_checkpoint(ckpt)
+        writer = None
+        if self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "train_config.json").write_text(
+                json.dumps(
+                    {
+                        "train": self.config.to_dict(),
+                        "loss": self.loss_config.to_dict(),
+                        "detector": self.detector.config.to_dict(),
+                        "world_size": self.world,
+                    },
+                    indent=2,
+                )
+            )
+            if self.tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(self.out_dir / "tb"))
+        bar = None
+        if self.progress and self.rank == 0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, desc="MINT", unit="step", dynamic_ncols=True)
+        result = TrainResult(steps=self.step, seconds=0.0, frames_per_second=0.0, last_terms={})
+        start, frames_seen = time.perf_counter(), 0
+        batches = self._batches()
+        while self.step < self.total_steps:
+            frames = _collate_frames(self.dataset, next(batches))
+            terms = self.train_step(frames)
+            frames_seen += frames.shape[0] * frames.shape[1] * self.world
+            result.last_terms = terms
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("total", "me", "mce", "it", "overlap", "active")})
+            if self.step % self.config.log_every == 0 or self.step == self.total_steps:
+                result.history.append((self.step, terms))
+                if writer is not None:
+                    for k, v in terms.items():
+                        writer.add_scalar(f"loss/{k}", v, self.step)
+            if writer is not None and self.config.image_every and self.step % self.config.image_every == 0:
+                self._log_images(writer, frames)
+            if self.config.eval_every and self.step % self.config.eval_every == 0 and self.step < self.total_steps:
+                self._evaluate(writer, result)
+            if self.step % self.config.checkpoint_every == 0 and self.step < self.total_steps:
+                result.checkpoint = self.save_checkpoint() or result.checkpoint
+                if self.world > 1:
+                    dist.barrier()
+        if bar is not None:
+            bar.close()
+        result.seconds = time.perf_counter() - start
+        result.frames_per_second = frames_seen / max(result.seconds, 1e-9)
+        result.steps = self.step
+        self._evaluate(writer, result)
+        result.checkpoint = self.save_checkpoint() or result.checkpoint
+        if self.rank == 0:
+            self.detector.save_pretrained(self.out_dir / "detector.safetensors", extra={"step": self.step})
+        if writer is not None:
+            writer.close()
+        if self.world > 1:
+            dist.barrier()
+        return result

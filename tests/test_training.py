@@ -1,0 +1,152 @@
+"""The detector trainer: resume equivalence, checkpoints, DDP smoke, bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mint_rl.losses import loss_preset
+from mint_rl.models import DetectorConfig, MintDetector
+from mint_rl.training import TrainConfig, Trainer, epoch_batches, latest_checkpoint
+
+
+def _blob_windows(n: int = 8, size: int = 32, t: int = 3) -> list[dict]:
+    """Windows of a bright square moving over a dark textured floor."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        frames = np.full((t, size, size, 3), 40, np.uint8)
+        frames += rng.integers(0, 8, frames.shape, dtype=np.uint8)
+        for k in range(t):
+            x = 4 + (i + 2 * k) % (size - 12)
+            frames[k, 10:18, x : x + 8] = (220, 60, 30)
+        out.append({"frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()})
+    return out
+
+
+def _params(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in model.parameters()] + [b.flatten().float() for b in model.buffers()])
+
+
+def _trainer(out, steps, data=None, **kw) -> Trainer:
+    torch.manual_seed(1)
+    det = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=4))
+    cfg = TrainConfig(steps=steps, batch_size=2, checkpoint_every=kw.pop("checkpoint_every", 3), **kw)
+    return Trainer(det, loss_preset("magical"), cfg, data or _blob_windows(), out, progress=False, tensorboard=False)
+
+
+def test_epoch_batches_partition_and_determinism():
+    a = epoch_batches(11, 2, epoch=3, seed=5, rank=0, world=2)
+    b = epoch_batches(11, 2, epoch=3, seed=5, rank=1, world=2)
+    assert a == epoch_batches(11, 2, epoch=3, seed=5, rank=0, world=2)
+    flat_a, flat_b = sum(a, []), sum(b, [])
+    assert len(a) == len(b) == 2 and not set(flat_a) & set(flat_b)
+    assert epoch_batches(11, 2, epoch=4, seed=5) != epoch_batches(11, 2, epoch=3, seed=5)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        epoch_batches(3, 2, epoch=0, seed=0, world=2)
+
+
+def test_training_changes_weights_and_writes_checkpoints(tmp_path):
+    trainer = _trainer(tmp_path, steps=4, checkpoint_every=2)
+    before = _params(trainer.detector).clone()
+    result = trainer.fit()
+    assert result.steps == 4 and np.isfinite(result.last_terms["total"])
+    assert not torch.allclose(before, _params(trainer.detector))
+    latest = latest_checkpoint(tmp_path)
+    assert latest is not None and latest.name == "step_0000004"
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*")) == ["step_0000002", "step_0000004"]
+    assert not list((tmp_path / "checkpoints").glob(".*tmp*"))
+    reloaded = MintDetector.from_pretrained(tmp_path / "detector.safetensors")
+    assert torch.equal(_params(reloaded), _params(trainer.detector))
+
+
+def test_resume_matches_uninterrupted_run(tmp_path):
+    full = _trainer(tmp_path / "full", steps=6)
+    full.fit()
+    part = _trainer(tmp_path / "part", steps=3)
+    part.fit()
+    resumed = _trainer(tmp_path / "part", steps=6)
+    assert not torch.allclose(_params(resumed.detector), _params(part.detector))  # fresh init before resume
+    resumed.fit(resume=True)
+    assert resumed.step == 6
+    torch.testing.assert_close(_params(resumed.detector), _params(full.detector), atol=1e-5, rtol=1e-4)
+
+
+def test_resume_rejects_other_loss_config(tmp_path):
+    _trainer(tmp_path, steps=1).fit()
+    torch.manual_seed(1)
+    det = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=4))
+    other = Trainer(det, loss_preset("magical", "wo-reg"), TrainConfig(steps=2, batch_size=2), _blob_windows(),
+                    tmp_path, progress=False, tensorboard=False)
+    with pytest.raises(ValueError, match="loss config"):
+        other.fit(resume=True)
+
+
+def test_bad_inputs(tmp_path):
+    det = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=4))
+    with pytest.raises(ValueError, match="T=3 frames but TrainConfig.window=2"):
+        Trainer(det, loss_preset("magical"), TrainConfig(window=2), _blob_windows(), tmp_path)
+    with pytest.raises(ValueError, match="need windows of >= 2 frames"):
+        Trainer(det, loss_preset("magical"), TrainConfig(window=1), _blob_windows(), tmp_path)
+    bad = [{"frames": torch.zeros(3, 4, 32, 32, dtype=torch.uint8)}] * 4
+    with pytest.raises(ValueError, match=r"expected a \(T, 3, H, W\) tensor"):
+        Trainer(det, loss_preset("magical"), TrainConfig(), bad, tmp_path)
+    with pytest.raises(TypeError, match="MintDetector"):
+        Trainer(torch.nn.Linear(2, 2), loss_preset("magical"), TrainConfig(), _blob_windows(), tmp_path)
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    worker = Path(__file__).with_name("_ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(worker), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert (r0["world"], r1["world"], r0["steps"]) == (2, 2, 3)
+    torch.testing.assert_close(r0["params"], r1["params"])  # gradients were averaged: replicas agree
+    assert latest_checkpoint(tmp_path).name == "step_0000003"  # only rank 0 wrote, once per step
+
+
+def _run_script(name: str, argv: list[str], capsys) -> list[str]:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(argv) == 0
+    return capsys.readouterr().out.strip().splitlines()
+
+
+def test_train_and_eval_scripts_smoke(tmp_path, capsys):
+    out = tmp_path / "run"
+    lines = _run_script("train_mint", ["--preset", "clevrer", "--data", "generate:1", "--eval-data", "generate:1:small:7",
+                                       "--steps", "2", "--batch-size", "2", "--num-keypoints", "4", "--out", str(out),
+                                       "--no-progress"], capsys)
+    assert lines[-2].startswith("steps=2 frames_per_s=")
+    assert lines[-1].startswith("DOP=") and len(lines[-1].split()) == 4
+    assert (out / "detector.safetensors").is_file() and (out / "train_summary.json").is_file()
+    det = MintDetector.from_pretrained(out / "detector.safetensors")
+    assert det.config.image_size == (96, 160) and det.num_keypoints == 4
+
+    ev = tmp_path / "eval"
+    lines = _run_script("eval_keypoints", ["--detector", str(out / "detector.safetensors"), "--generate", "1",
+                                           "--seed", "7", "--out", str(ev), "--no-video"], capsys)
+    last = lines[-1].split()
+    assert [kv.split("=")[0] for kv in last] == ["DOP", "TOP", "UAK", "RAK"]
+    assert all(0.0 <= float(kv.split("=")[1]) for kv in last)
+    assert (ev / "come_and_go.png").is_file() and (ev / "metrics.json").is_file()
+
+
+def test_unknown_data_source_lists_forms():
+    from mint_rl.training.sources import clips_from_source
+
+    with pytest.raises(ValueError, match="generate:N"):
+        clips_from_source("nonsense-that-is-not-a-dir")
+    with pytest.raises(ValueError, match="positive count"):
+        clips_from_source("generate:zero")
