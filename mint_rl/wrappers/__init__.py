@@ -1,1 +1,16 @@
-"""mint_rl.wrappers."""
+"""Gymnasium / stable-baselines3 wrappers that turn image observations into MINT keypoints."""
+
+from mint_rl.wrappers.encoder import KeypointEncoder, KeypointHistory, find_image, fully_connected_edges, keypoint_box
+from mint_rl.wrappers.keypoints import MintKeypointWrapper
+from mint_rl.wrappers.vector import MintKeypointVecEnv, MintKeypointVectorWrapper
+
+__all__ = [
+    "KeypointEncoder",
+    "KeypointHistory",
+    "MintKeypointVecEnv",
+    "MintKeypointVectorWrapper",
+    "MintKeypointWrapper",
+    "find_image",
+    "fully_connected_edges",
+    "keypoint_box",
+]

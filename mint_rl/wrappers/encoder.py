@@ -1,0 +1,208 @@
+"""Image observations -> keypoint observations: the part shared by the single and vector wrappers.
+
+:class:`KeypointEncoder` finds the image inside an observation space (a ``(H, W, 3)`` uint8
+image, a channel stack of them, or a ``Dict`` holding one), runs a :class:`MintDetector` on a
+batch of such observations in ONE forward pass, and returns ``(N, K, 3)`` rows of
+``(x, y, status)`` with ``x, y`` normalised to ``[-1, 1]``.
+:class:`KeypointHistory` keeps the last ``history`` of those per environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mint_rl.models import MintDetector
+
+DetectorLike = Union[str, "os.PathLike[str]", MintDetector]
+
+
+def load_detector(detector: Any, num_keypoints: Optional[int] = None) -> MintDetector:
+    """A :class:`MintDetector` from an instance, a pretrained name or a checkpoint path.
+
+    Raises:
+        ValueError: unknown pretrained name (the message lists the known ones), or a detector
+            whose number of keypoints differs from ``num_keypoints``.
+        TypeError: anything else.
+    """
+    if isinstance(detector, MintDetector):
+        model = detector
+    elif isinstance(detector, (str,)) or hasattr(detector, "__fspath__"):
+        model = MintDetector.from_pretrained(detector)
+    else:
+        raise TypeError(f"detector: expected a MintDetector, a pretrained name or a checkpoint path, got {type(detector).__name__}")
+    if num_keypoints is not None and model.num_keypoints != num_keypoints:
+        raise ValueError(f"detector: expected {num_keypoints} keypoints (num_keypoints), the detector has {model.num_keypoints}")
+    return model
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Where the RGB image is inside an observation.
+
+    Attributes:
+        key: ``Dict`` key holding the image, or ``None`` for a plain ``Box``.
+        height, width: image size.
+        channels: channels of that entry (3, or ``3 * n`` for a stack of ``n`` frames, the
+            newest last, as MAGICAL's ``-LoRes4A`` stacks them).
+    """
+
+    key: Optional[str]
+    height: int
+    width: int
+    channels: int
+
+
+def find_image(space: spaces.Space, key: Optional[str] = "allo") -> ImageSpec:
+    """The :class:`ImageSpec` of an observation space.
+
+    Args:
+        space: a ``Box`` of shape ``(H, W, 3k)`` uint8, or a ``Dict`` with such an entry.
+        key: which ``Dict`` entry; when the space is a ``Dict`` without ``key`` and holds exactly
+            one image entry, that one is used.
+
+    Raises:
+        TypeError: the space holds no image (the message names the space).
+        ValueError: the image has a wrong dtype or channel count, or ``key`` is ambiguous/missing.
+    """
+
+    def is_image_box(s: spaces.Space) -> bool:
+        return isinstance(s, spaces.Box) and len(s.shape) == 3
+
+    def check_box(s: spaces.Box, where: str) -> tuple[int, int, int]:
+        h, w, c = s.shape
+        if s.dtype != np.uint8:
+            raise ValueError(f"{where}: expected a uint8 image, got dtype {s.dtype}")
+        if c % 3 != 0 or c == 0:
+            raise ValueError(f"{where}: expected (H, W, 3) RGB or a stack (H, W, 3n), got shape {s.shape}")
+        return h, w, c
+
+    if isinstance(space, spaces.Dict):
+        images = [k for k, s in space.spaces.items() if is_image_box(s)]
+        if not images:
+            raise TypeError(f"observation space holds no image: {space}")
+        if key is None or key not in space.spaces:
+            if len(images) == 1 and key not in space.spaces:
+                key = images[0]
+            else:
+                raise ValueError(f"image key {key!r} not in the observation Dict; expected one of {images}")
+        if not is_image_box(space.spaces[key]):
+            raise TypeError(f"observation entry {key!r} is not an image: {space.spaces[key]}")
+        h, w, c = check_box(space.spaces[key], f"observation[{key!r}]")
+        return ImageSpec(key, h, w, c)
+    if is_image_box(space):
+        h, w, c = check_box(space, "observation")
+        return ImageSpec(None, h, w, c)
+    raise TypeError(f"observation space holds no image (expected a (H, W, 3) uint8 Box or a Dict with one), got {space}")
+
+
+class KeypointEncoder:
+    """Batched image -> ``(x, y, status)`` keypoints with a frozen detector.
+
+    Args:
+        detector: the :class:`MintDetector` (put in eval mode, moved to ``device``).
+        image: where the image is in the observation (:func:`find_image`).
+        device: torch device for inference.
+    """
+
+    def __init__(self, detector: MintDetector, image: ImageSpec, device: Union[str, torch.device] = "cpu") -> None:
+        self.device = torch.device(device)
+        self.detector = detector.to(self.device).eval()
+        for p in self.detector.parameters():
+            p.requires_grad_(False)
+        self.image = image
+        self.size = tuple(detector.config.image_size)
+        self.num_keypoints = detector.num_keypoints
+
+    def frames(self, observations: Any, batched: bool) -> np.ndarray:
+        """The newest RGB frame(s) of observation(s): ``(N, H, W, 3)`` uint8 (``N = 1`` if not batched)."""
+        x = observations[self.image.key] if self.image.key is not None else observations
+        x = np.asarray(x)
+        want = (self.image.height, self.image.width, self.image.channels)
+        shape = tuple(x.shape[1:] if batched else x.shape)
+        if shape != want or x.dtype != np.uint8:
+            raise ValueError(f"image observation: expected uint8 {want}, got {x.dtype} {shape}")
+        if not batched:
+            x = x[None]
+        return x[..., -3:]
+
+    def resize(self, frames: np.ndarray) -> np.ndarray:
+        """Resize ``(N, H, W, 3)`` frames to the detector's input size (area down, bilinear up)."""
+        h, w = self.size
+        if frames.shape[1:3] == (h, w):
+            return frames
+        import cv2
+
+        interp = cv2.INTER_AREA if frames.shape[1] >= h and frames.shape[2] >= w else cv2.INTER_LINEAR
+        return np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp) for f in frames])
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """``(N, H, W, 3)`` uint8 frames (any size) -> ``(N, K, 3)`` float32 ``(x, y, status)``."""
+        frames = self.resize(frames)
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
+            out = self.detector(x)
+            rows = torch.cat([out.keypoints, out.status.unsqueeze(-1)], dim=-1)
+            return rows.float().clamp_(-1.0, 1.0).cpu().numpy()
+
+    def encode(self, observations: Any, batched: bool) -> np.ndarray:
+        """Observation(s) -> ``(N, K, 3)`` keypoints."""
+        return self(self.frames(observations, batched))
+
+
+def keypoint_box(history: int, num_keypoints: int) -> spaces.Box:
+    """The ``(history, K, 3)`` float32 Box of ``(x, y, status)``: x, y in [-1, 1], status in [0, 1]."""
+    low = np.broadcast_to(np.array([-1.0, -1.0, 0.0], np.float32), (history, num_keypoints, 3)).copy()
+    high = np.ones((history, num_keypoints, 3), np.float32)
+    return spaces.Box(low=low, high=high, dtype=np.float32)
+
+
+def fully_connected_edges(num_nodes: int) -> np.ndarray:
+    """``(K (K - 1), 2)`` int64 directed edges ``(i, j)``, ``i != j``, row-major.
+
+    Example:
+        >>> fully_connected_edges(3).tolist()
+        [[0, 1], [0, 2], [1, 0], [1, 2], [2, 0], [2, 1]]
+    """
+    i, j = np.meshgrid(np.arange(num_nodes), np.arange(num_nodes), indexing="ij")
+    keep = i != j
+    return np.stack([i[keep], j[keep]], axis=1).astype(np.int64)
+
+
+class KeypointHistory:
+    """The last ``history`` keypoint rows of ``num_envs`` environments, oldest first.
+
+    Example:
+        >>> h = KeypointHistory(num_envs=2, history=3, num_keypoints=1)
+        >>> h.reset(np.array([[[0.1, 0.2, 1.0]], [[0.5, 0.5, 0.0]]], np.float32))
+        >>> h.push(np.array([[[0.3, 0.4, 1.0]], [[0.6, 0.6, 1.0]]], np.float32))
+        >>> h.get()[0, :, 0, 0].tolist()  # env 0, x over time, oldest first
+        [0.10000000149011612, 0.10000000149011612, 0.30000001192092896]
+    """
+
+    def __init__(self, num_envs: int, history: int, num_keypoints: int) -> None:
+        if history < 1:
+            raise ValueError(f"history: expected >= 1, got {history}")
+        self.buffer = np.zeros((num_envs, history, num_keypoints, 3), np.float32)
+
+    def reset(self, rows: np.ndarray, envs: Optional[Sequence[int]] = None) -> None:
+        """Fill the whole history of ``envs`` (default all) with ``rows`` ``(len(envs), K, 3)``."""
+        idx = slice(None) if envs is None else np.asarray(envs)
+        self.buffer[idx] = rows[:, None]
+
+    def push(self, rows: np.ndarray) -> None:
+        """Append one ``(num_envs, K, 3)`` row per env, dropping the oldest."""
+        self.buffer[:, :-1] = self.buffer[:, 1:]
+        self.buffer[:, -1] = rows
+
+    def peek_with(self, env: int, rows: np.ndarray) -> np.ndarray:
+        """The history of ``env`` as it would be after pushing ``rows`` ``(K, 3)`` (no change)."""
+        return np.concatenate([self.buffer[env, 1:], rows[None]], axis=0)
+
+    def get(self) -> np.ndarray:
+        """A copy of the ``(num_envs, history, K, 3)`` buffer."""
+        return self.buffer.copy()

@@ -1,0 +1,153 @@
+"""``MintKeypointWrapper``: a gymnasium observation wrapper that emits MINT keypoints."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, SupportsFloat, Union
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mint_rl.wrappers.encoder import (
+    KeypointEncoder,
+    KeypointHistory,
+    find_image,
+    fully_connected_edges,
+    keypoint_box,
+    load_detector,
+)
+
+OUTPUTS = ("box", "graph")
+
+
+class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Replace image observations by MINT keypoints over a short history.
+
+    Each step the newest RGB frame of the observation is resized to the detector's input size
+    and passed through a frozen :class:`~mint_rl.models.MintDetector` (under
+    ``torch.inference_mode()``); the wrapper keeps the last ``history`` results.
+
+    Observation (``output="box"``, the default): a float32 ``Box`` of shape
+    ``(history, K, 3)`` holding ``(x, y, status)`` per keypoint, ``x`` and ``y`` normalised to
+    ``[-1, 1]`` (``-1`` = centre of the left column / top row of the frame), status in
+    ``[0, 1]``; oldest frame first. At ``reset`` the history is filled with the first frame.
+
+    With ``output="graph"``: a gymnasium ``Graph`` whose nodes are the K keypoints with their
+    ``history * 3`` features (``(x, y, status)`` per frame, oldest first) and whose edges are
+    all ordered pairs ``(i, j)``, ``i != j``, with one constant edge type (``edges`` are zeros
+    in ``Discrete(1)``: no edge features; gymnasium 0.29 needs an edge space to carry
+    ``edge_links``). Note that stable-baselines3
+    does not accept ``Graph`` spaces; use the Box with
+    :class:`mint_rl.policies.KeypointGraphExtractor` there.
+
+    Args:
+        env: an environment whose observations are an RGB image ``(H, W, 3)`` uint8, a channel
+            stack ``(H, W, 3n)`` (the newest frame last, as MAGICAL's ``-LoRes4A``), or a
+            ``Dict`` holding one.
+        detector: a pretrained name (e.g. ``"magical"``), a checkpoint path, or a
+            :class:`~mint_rl.models.MintDetector`.
+        history: frames of keypoints per observation.
+        key: the ``Dict`` entry holding the image (MAGICAL's allocentric ``"allo"`` by default).
+        num_keypoints: if given, the detector must have exactly this many keypoints.
+        output: ``"box"`` or ``"graph"``.
+        device: torch device for the detector.
+
+    Raises:
+        TypeError: the observation space holds no image.
+        ValueError: wrong image dtype/channels, unknown ``output``, K mismatch, unknown name.
+
+    Example:
+        >>> import gymnasium, mint_rl
+        >>> from mint_rl.models import MintDetector, DetectorConfig
+        >>> env = gymnasium.make("magical/MoveToCorner-Demo-v0")        # doctest: +SKIP
+        >>> env = MintKeypointWrapper(env, detector="magical", history=4)  # doctest: +SKIP
+        >>> obs, info = env.reset(seed=0)                              # doctest: +SKIP
+        >>> obs.shape                                                  # doctest: +SKIP
+        (4, 25, 3)
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        detector: Any = "magical",
+        history: int = 4,
+        key: Optional[str] = "allo",
+        num_keypoints: Optional[int] = None,
+        output: str = "box",
+        device: Union[str, torch.device] = "cpu",
+    ) -> None:
+        gym.utils.RecordConstructorArgs.__init__(
+            self, detector=detector, history=history, key=key, num_keypoints=num_keypoints, output=output, device=str(device)
+        )
+        gym.ObservationWrapper.__init__(self, env)
+        if output not in OUTPUTS:
+            raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
+        if int(history) < 1:
+            raise ValueError(f"history: expected >= 1, got {history}")
+        image = find_image(env.observation_space, key)
+        self.detector = load_detector(detector, num_keypoints)
+        self.encoder = KeypointEncoder(self.detector, image, device)
+        self.history = int(history)
+        self.output = output
+        k = self.detector.num_keypoints
+        self._history = KeypointHistory(1, self.history, k)
+        self._box = keypoint_box(self.history, k)
+        self._edges = fully_connected_edges(k)
+        if output == "box":
+            self.observation_space = self._box
+        else:
+            node = spaces.Box(
+                low=np.tile(np.array([-1.0, -1.0, 0.0], np.float32), self.history),
+                high=np.ones(3 * self.history, np.float32),
+                dtype=np.float32,
+            )
+            # gymnasium 0.29's Graph only carries edge_links together with edges, so the edges
+            # get a single constant type (Discrete(1)): no edge features, as in the paper.
+            self.observation_space = spaces.Graph(node_space=node, edge_space=spaces.Discrete(1))
+        self._last_frame: Optional[np.ndarray] = None
+
+    # ------------------------------------------------------------------ gymnasium API
+
+    def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[Any, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        rows = self._encode(obs)
+        self._history.reset(rows)
+        return self._emit(), info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._history.push(self._encode(obs))
+        return self._emit(), reward, terminated, truncated, info
+
+    def observation(self, observation: Any) -> Any:
+        """Keypoint observation for one raw observation pushed onto the current history."""
+        self._history.push(self._encode(observation))
+        return self._emit()
+
+    def render(self) -> Optional[np.ndarray]:
+        """The latest frame (at the env's resolution) with the newest keypoints drawn.
+
+        Active keypoints are discs coloured per keypoint id; inactive ones are faint.
+        """
+        if self._last_frame is None:
+            return None
+        from mint_rl.viz import draw_keypoints
+
+        rows = self._history.buffer[0, -1]
+        return draw_keypoints(self._last_frame, rows[:, :2], rows[:, 2])
+
+    # ------------------------------------------------------------------ helpers
+
+    def _encode(self, obs: Any) -> np.ndarray:
+        frames = self.encoder.frames(obs, batched=False)
+        self._last_frame = frames[0]
+        return self.encoder(frames)
+
+    def _emit(self) -> Any:
+        box = self._history.get()[0]
+        if self.output == "box":
+            return box
+        nodes = np.ascontiguousarray(box.transpose(1, 0, 2).reshape(box.shape[1], -1))
+        edges = np.zeros(len(self._edges), np.int64)
+        return spaces.GraphInstance(nodes=nodes, edges=edges, edge_links=self._edges.copy())

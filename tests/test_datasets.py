@@ -1,0 +1,172 @@
+"""Clip directory round trip, window datasets, split by video, user video folders, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mint_rl.data import (
+    Clip,
+    VideoWindowDataset,
+    clevrer_like_preset,
+    clips_from_arrays,
+    generate_clip,
+    load_clip_dir,
+    load_video_folder,
+    save_clip,
+    split_by_video,
+)
+from mint_rl.viz import write_video
+
+
+def ramp_clip(t: int = 6, h: int = 8, w: int = 10, name: str = "ramp") -> Clip:
+    """Frame t is filled with value 10 t; the mask holds one object in the left half."""
+    frames = (np.arange(t)[:, None, None, None] * 10 + np.zeros((t, h, w, 3))).astype(np.uint8)
+    masks = np.zeros((t, h, w), np.int32)
+    masks[:, :, : w // 2] = 3
+    return Clip(frames, masks, name=name)
+
+
+def test_windows_are_consecutive_frames_with_aligned_masks():
+    ds = VideoWindowDataset([ramp_clip(6), ramp_clip(4, name="b")], window=3, stride=1)
+    assert len(ds) == 4 + 2
+    item = ds[1]
+    assert item["clip"] == 0 and item["t0"] == 1
+    assert item["frames"].shape == (3, 3, 8, 10) and item["frames"].dtype == torch.uint8
+    assert item["frames"][:, 0, 0, 0].tolist() == [10, 20, 30]
+    assert item["masks"].dtype == torch.int64 and item["masks"].shape == (3, 8, 10)
+    assert ds[5]["clip"] == 1 and ds[5]["t0"] == 1
+    strided = VideoWindowDataset([ramp_clip(7)], window=2, stride=3, frame_step=2)
+    assert [strided[i]["t0"] for i in range(len(strided))] == [0, 3]
+    assert strided[1]["frames"][:, 0, 0, 0].tolist() == [30, 50]
+
+
+def test_resize_keeps_masks_aligned_with_frames():
+    clip = generate_clip(clevrer_like_preset("small", num_frames=3, noise_std=0.0), 1)
+    ds = VideoWindowDataset([clip], window=3, resize=(48, 80))
+    item = ds[0]
+    assert item["frames"].shape == (3, 3, 48, 80) and item["masks"].shape == (3, 48, 80)
+    assert set(item["masks"].unique().tolist()) <= set(np.unique(clip.masks).tolist())
+    # downsampling by exactly 2: the nearest-exact mask pixel (2i+1, 2j+1)... must equal the original
+    # at one of the 2x2 source pixels
+    src = torch.from_numpy(clip.masks).long()
+    blocks = src.reshape(3, 48, 2, 80, 2)
+    hit = (blocks == item["masks"][:, :, None, :, None]).any(dim=(2, 4))
+    assert bool(hit.all())
+
+
+def test_clips_without_masks_yield_frames_only():
+    ds = VideoWindowDataset(clips_from_arrays([np.zeros((3, 4, 4, 3), np.uint8)]), window=3)
+    assert "masks" not in ds[0] and len(ds) == 1
+
+
+def test_dataset_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="window"):
+        VideoWindowDataset([ramp_clip()], window=0)
+    with pytest.raises(ValueError, match="frames"):
+        VideoWindowDataset([ramp_clip(2)], window=3)
+    with pytest.raises(TypeError, match="Clip"):
+        VideoWindowDataset([np.zeros((3, 4, 4, 3), np.uint8)])
+    with pytest.raises(ValueError, match="shape"):
+        Clip(np.zeros((3, 4, 4, 3), np.uint8), np.zeros((3, 4, 5), np.int32))
+
+
+def test_split_by_video_never_overlaps_and_is_deterministic():
+    clips = [ramp_clip(name=f"c{i}") for i in range(10)]
+    train, test = split_by_video(clips, 0.2, seed=3)
+    names_train, names_test = {c.name for c in train}, {c.name for c in test}
+    assert len(test) == 2 and len(train) == 8 and not names_train & names_test
+    assert names_train | names_test == {c.name for c in clips}
+    again = split_by_video(clips, 0.2, seed=3)[1]
+    assert [c.name for c in again] == [c.name for c in test]
+    assert [c.name for c in split_by_video(clips, 0.2, seed=4)[1]] != [c.name for c in test]
+    assert len(split_by_video(clips[:2], 0.01)[1]) == 1  # a positive fraction holds out >= 1
+    with pytest.raises(ValueError, match="held_out_fraction"):
+        split_by_video(clips, 1.0)
+
+
+def test_clip_dir_round_trip(tmp_path):
+    clip = generate_clip(clevrer_like_preset("small", num_frames=5), 2)
+    save_clip(clip, tmp_path)
+    save_clip(ramp_clip(name="zz"), tmp_path)
+    loaded = load_clip_dir(tmp_path)
+    assert [c.name for c in loaded] == [clip.name, "zz"]
+    back = loaded[0]
+    np.testing.assert_array_equal(back.frames, clip.frames)
+    np.testing.assert_array_equal(back.masks, clip.masks)
+    assert back.objects == clip.objects and back.fps == clip.fps
+    for key, value in clip.tracks.items():
+        np.testing.assert_array_equal(back.tracks[key], value)
+    meta = json.loads((tmp_path / f"{clip.name}.json").read_text())
+    assert meta["version"] == 1 and meta["has_masks"]
+
+
+def test_clip_dir_mp4_frames(tmp_path):
+    clip = generate_clip(clevrer_like_preset("small", num_frames=6), 4)
+    save_clip(clip, tmp_path, frames_format="mp4")
+    assert (tmp_path / f"{clip.name}.mp4").exists()
+    [back] = load_clip_dir(tmp_path)
+    assert back.frames.shape == clip.frames.shape
+    np.testing.assert_array_equal(back.masks, clip.masks)
+    err = np.abs(back.frames.astype(int) - clip.frames.astype(int)).mean()
+    assert err < 6, err  # lossy but close
+    with pytest.raises(ValueError, match="frames_format"):
+        save_clip(clip, tmp_path, frames_format="png")
+
+
+def test_clip_dir_npy_frames_memory_mapped(tmp_path):
+    clip = generate_clip(clevrer_like_preset("small", num_frames=6), 5)
+    save_clip(clip, tmp_path, frames_format="npy")
+    [back] = load_clip_dir(tmp_path, mmap=True)
+    assert isinstance(back.frames, np.memmap)
+    np.testing.assert_array_equal(back.frames, clip.frames)
+    np.testing.assert_array_equal(back.masks, clip.masks)
+    item = VideoWindowDataset([back], window=3)[2]
+    np.testing.assert_array_equal(item["frames"].permute(0, 2, 3, 1).numpy(), clip.frames[2:5])
+
+
+def test_clip_dir_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_clip_dir(tmp_path)
+    save_clip(ramp_clip(name="x"), tmp_path)
+    meta = json.loads((tmp_path / "x.json").read_text())
+    meta["version"] = 99
+    (tmp_path / "x.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="version"):
+        load_clip_dir(tmp_path)
+
+
+def test_video_folder(tmp_path):
+    frames = ramp_clip(5, 16, 24).frames * 5
+    write_video(frames, tmp_path / "a.gif", fps=5)
+    write_video(frames, tmp_path / "b.mp4", fps=5)
+    (tmp_path / "notes.txt").write_text("not a video")
+    clips = load_video_folder(tmp_path)
+    assert [c.name for c in clips] == ["a", "b"]
+    np.testing.assert_array_equal(clips[0].frames, frames)  # GIF of grey levels is lossless
+    assert clips[1].frames.shape == (5, 16, 24, 3)
+    assert np.abs(clips[1].frames.astype(int) - frames.astype(int)).mean() < 4
+    assert clips[0].masks is None
+
+
+def test_make_clevrer_like_cli(tmp_path, capsys):
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "scripts" / "make_clevrer_like.py"
+    spec = importlib.util.spec_from_file_location("make_clevrer_like", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    summary = mod.main(["--preset", "small", "--videos", "2", "--frames", "4", "--seed", "7",
+                        "--out", str(tmp_path)])
+    assert summary["videos"] == 2
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(last)["videos"] == 2
+    clips = load_clip_dir(tmp_path)
+    assert [len(c) for c in clips] == [4, 4]
+    info = json.loads((tmp_path / "dataset.json").read_text())
+    assert info["seeds"] == [7, 8] and info["version"] == 1
+    np.testing.assert_array_equal(clips[0].frames, generate_clip(clevrer_like_preset("small", num_frames=4), 7).frames)

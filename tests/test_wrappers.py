@@ -1,0 +1,219 @@
+"""MintKeypointWrapper and its vector / SB3 twins, on a toy env and on MAGICAL."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from mint_rl.models import DetectorConfig, MintDetector
+from mint_rl.wrappers import (
+    MintKeypointVecEnv,
+    MintKeypointVectorWrapper,
+    MintKeypointWrapper,
+    fully_connected_edges,
+)
+from toy_square_env import SquareEnv, red_square_detector
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return red_square_detector(48, 2)
+
+
+def _random_detector(size=48, k=3, seed=0):
+    torch.manual_seed(seed)
+    det = MintDetector(DetectorConfig.for_image(size, size, num_keypoints=k))
+    # make BatchNorm running stats non-trivial so eval mode differs from identity
+    with torch.no_grad():
+        det.train()
+        det(torch.randint(0, 255, (4, 3, size, size), dtype=torch.uint8))
+    return det.eval()
+
+
+def test_spaces_and_every_observation_in_space(detector):
+    env = MintKeypointWrapper(SquareEnv(), detector=detector, history=3)
+    assert env.observation_space.shape == (3, 2, 3) and env.observation_space.dtype == np.float32
+    assert env.detector is detector
+    obs, _ = env.reset(seed=1)
+    assert obs in env.observation_space
+    done = False
+    while not done:
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
+        assert obs.dtype == np.float32 and obs in env.observation_space
+        done = term or trunc
+
+
+def test_history_order_and_reset(detector):
+    env = MintKeypointWrapper(SquareEnv(), detector=detector, history=4)
+    obs0, _ = env.reset(seed=0)
+    assert np.allclose(obs0, obs0[:1])  # history filled with the first frame
+    obs1, *_ = env.step(1)  # move right
+    obs2, *_ = env.step(1)
+    np.testing.assert_allclose(obs1[:3], obs0[1:])  # shifted: oldest first
+    np.testing.assert_allclose(obs2[:-1], obs1[1:])
+    assert obs2[-1, 0, 0] > obs1[-1, 0, 0] > obs0[-1, 0, 0]  # newest last
+    again, _ = env.reset(seed=0)
+    np.testing.assert_allclose(again, obs0)  # nothing leaks from the previous episode
+
+
+def test_keypoints_follow_the_moving_square(detector):
+    base = SquareEnv()
+    env = MintKeypointWrapper(base, detector=detector, history=1)
+    obs, _ = env.reset(seed=3)
+    half_side = 5 / (base.size - 1) * 2  # the keypoint must lie on the 10x10 square
+    kps, centers = [obs[-1, 0, :2]], [base.center_normalized()]
+    for action in [1, 1, 1, 3, 3, 3, 2, 2, 2, 4, 4, 4]:
+        obs, *_ = env.step(action)
+        assert np.all(obs[-1, :, 2] > 0.99)
+        kps.append(obs[-1, 0, :2])
+        centers.append(base.center_normalized())
+        assert np.abs(obs[-1, :, :2] - centers[-1]).max() < half_side, (obs[-1], centers[-1])
+    kps, centers = np.array(kps), np.array(centers)
+    moved = (kps[3::3] - kps[:-3:3]) * (base.size - 1) / 2  # pixels over each 3-step (12 px) leg
+    truth = (centers[3::3] - centers[:-3:3]) * (base.size - 1) / 2
+    assert np.abs(moved - truth).max() <= 4.0, (moved, truth)
+
+
+def test_dict_observation_uses_key(detector):
+    env = MintKeypointWrapper(SquareEnv(dict_obs=True), detector=detector, key="allo", history=2)
+    env_ego = MintKeypointWrapper(SquareEnv(dict_obs=True), detector=detector, key="ego", history=2)
+    a, _ = env.reset(seed=0)
+    b, _ = env_ego.reset(seed=0)
+    np.testing.assert_allclose(a[..., 0], b[..., 0], atol=0.1)  # ego is flipped vertically
+    np.testing.assert_allclose(a[..., 1], -b[..., 1], atol=0.15)
+
+
+def test_render_draws_keypoints(detector):
+    env = MintKeypointWrapper(SquareEnv(), detector=detector)
+    env.reset(seed=0)
+    raw = env.env.render()
+    img = env.render()
+    assert img.shape == raw.shape and img.dtype == np.uint8 and not np.array_equal(img, raw)
+
+
+def test_graph_output(detector):
+    env = MintKeypointWrapper(SquareEnv(), detector=detector, history=3, output="graph")
+    obs, _ = env.reset(seed=0)
+    assert isinstance(env.observation_space, spaces.Graph)
+    assert obs.nodes.shape == (2, 9) and obs.edge_links.tolist() == [[0, 1], [1, 0]] and obs.edges.tolist() == [0, 0]
+    assert obs in env.observation_space
+    box = MintKeypointWrapper(SquareEnv(), detector=detector, history=3)
+    b, _ = box.reset(seed=0)
+    np.testing.assert_allclose(obs.nodes, b.transpose(1, 0, 2).reshape(2, 9))
+    assert fully_connected_edges(4).shape == (12, 2)
+
+
+def test_env_checkers(detector):
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    check_env(MintKeypointWrapper(SquareEnv(), detector=detector), skip_render_check=True)
+    sb3_check_env(MintKeypointWrapper(SquareEnv(), detector=detector), warn=True)
+
+
+def test_vector_wrapper_equals_single_wrappers():
+    det = _random_detector()
+    n, seeds = 3, [5, 6, 7]
+    single = [MintKeypointWrapper(SquareEnv(episode_steps=4), detector=det, history=2) for _ in range(n)]
+    venv = MintKeypointVectorWrapper(
+        gym.vector.SyncVectorEnv([lambda: SquareEnv(episode_steps=4)] * n), detector=det, history=2
+    )
+    assert venv.single_observation_space.shape == (2, 3, 3) and venv.observation_space.shape == (n, 2, 3, 3)
+    vobs, _ = venv.reset(seed=seeds)
+    sobs = [e.reset(seed=s)[0] for e, s in zip(single, seeds)]
+    np.testing.assert_allclose(vobs, np.stack(sobs), atol=1e-5)
+    rng = np.random.default_rng(0)
+    for t in range(6):  # crosses an episode end at t=3 (autoreset)
+        acts = rng.integers(0, 5, n)
+        vobs, _, _, vtrunc, infos = venv.step(acts)
+        expected = []
+        for i, e in enumerate(single):
+            o, _, _, tr, _ = e.step(acts[i])
+            if tr:
+                np.testing.assert_allclose(infos["final_observation"][i], o, atol=1e-5)
+                o, _ = e.reset()
+            expected.append(o)
+        np.testing.assert_allclose(vobs, np.stack(expected), atol=1e-5)
+    assert venv.detector is det
+
+
+def test_sb3_vecenv_terminal_observation_transformed():
+    det = _random_detector()
+    venv = MintKeypointVecEnv(DummyVecEnv([lambda: SquareEnv(episode_steps=3)] * 2), detector=det, history=2)
+    single = MintKeypointWrapper(SquareEnv(episode_steps=3), detector=det, history=2)
+    venv.seed(11)
+    obs = venv.reset()
+    o_single, _ = single.reset(seed=11)
+    np.testing.assert_allclose(obs[0], o_single, atol=1e-5)
+    assert obs.shape == (2, 2, 3, 3) and venv.observation_space.shape == (2, 3, 3)
+    for t in range(3):
+        obs, _, dones, infos = venv.step(np.array([1, 2]))
+        o_single, *_ = single.step(1)
+    assert dones.all()
+    term = infos[0]["terminal_observation"]
+    assert term.shape == (2, 3, 3)
+    np.testing.assert_allclose(term, o_single, atol=1e-5)  # the ended episode's history
+    assert np.allclose(obs[0], obs[0][:1])  # the new episode's history is refilled
+
+
+def test_bad_input():
+    det = _random_detector()
+
+    class NoImage(gym.Env):
+        observation_space = spaces.Discrete(3)
+        action_space = spaces.Discrete(2)
+
+    with pytest.raises(TypeError, match="holds no image"):
+        MintKeypointWrapper(NoImage(), detector=det)
+
+    class FloatImage(SquareEnv):
+        def __init__(self, channels=3, dtype=np.uint8):
+            super().__init__()
+            self.observation_space = spaces.Box(0, 255, (48, 48, channels), dtype)
+
+    with pytest.raises(ValueError, match="uint8"):
+        MintKeypointWrapper(FloatImage(dtype=np.float32), detector=det)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
+        MintKeypointWrapper(FloatImage(channels=4), detector=det)
+    with pytest.raises(ValueError, match="expected 5 keypoints"):
+        MintKeypointWrapper(SquareEnv(), detector=det, num_keypoints=5)
+    with pytest.raises(ValueError, match="output"):
+        MintKeypointWrapper(SquareEnv(), detector=det, output="table")
+    with pytest.raises(ValueError, match="magical"):
+        MintKeypointWrapper(SquareEnv(), detector="no-such-detector")
+    env = MintKeypointWrapper(SquareEnv(), detector=det)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"expected uint8 \(48, 48, 3\), got float64"):
+        env.observation(np.zeros((48, 48, 3)))
+
+
+def test_stacked_channels_use_the_newest_frame(detector):
+    class Stacked(SquareEnv):
+        def __init__(self):
+            super().__init__()
+            self.observation_space = spaces.Box(0, 255, (48, 48, 6), np.uint8)
+
+        def _obs(self):
+            f = self.frame()
+            return np.concatenate([np.full_like(f, 40), f], axis=-1)  # old frame empty, newest last
+
+    plain = MintKeypointWrapper(SquareEnv(), detector=detector, history=1)
+    stacked = MintKeypointWrapper(Stacked(), detector=detector, history=1)
+    np.testing.assert_allclose(plain.reset(seed=2)[0], stacked.reset(seed=2)[0], atol=1e-6)
+
+
+def test_magical_env_passes_checkers():
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    det = _random_detector(96, 4)
+    env = MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"), detector=det)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 4, 3) and obs in env.observation_space
+    check_env(env, skip_render_check=True)
+    sb3_check_env(MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"), detector=det), warn=True)
+    frame = env.render()
+    assert frame.shape == (384, 384, 3)
+    env.close()
