@@ -1,0 +1,372 @@
+"""The MINT keypoint detector (Sec. 2.2, Appendix A.1-A.2) and its configuration.
+
+``MintDetector`` is the paper's hourglass CNN: three convolutions (kernels 5, 3, 3) and three
+transposed convolutions (kernels 3, 3, 3), each followed by LeakyReLU(0.01) and BatchNorm,
+then Softplus, giving one positive feature map per keypoint. Keypoints are the spatial
+soft-argmax of the maps, in the package's one convention (:mod:`mint_rl.coords`): ``(x, y)``
+normalised to ``[-1, 1]`` with ``align_corners=True`` semantics **on the feature-map grid**
+(``x = -1`` is the centre of the leftmost column of the ``h x w`` map, which spans the same
+field of view as the input image). The status is ``sigmoid(1000 (max f_k - gamma))``.
+
+For C=3 input channels and K=25 keypoints the network has 58,725 parameters, as in the paper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from mint_rl.ops import active_status, normalize_frames, spatial_soft_argmax
+
+__all__ = [
+    "DetectorConfig",
+    "DETECTOR_PRESETS",
+    "detector_preset",
+    "DetectorOutput",
+    "MintDetector",
+    "CHECKPOINT_FORMAT",
+    "SMALL_IMAGE_WIDTH",
+]
+
+CHECKPOINT_FORMAT = "mint_rl.MintDetector"
+#: inputs narrower than this use the small-image strides (the authors' rule for 96x96 MAGICAL)
+SMALL_IMAGE_WIDTH = 100
+_LARGE_STRIDES = ((3, 2, 2), (1, 2, 2))
+_SMALL_STRIDES = ((3, 2, 1), (2, 2, 2))
+_CONV_KERNELS = (5, 3, 3)
+_CONV_PADDING = 1
+_DECONV_KERNELS = (3, 3, 3)
+
+
+def _conv_out(n: int, kernel: int, stride: int, padding: int) -> int:
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+def _deconv_out(n: int, kernel: int, stride: int) -> int:
+    return (n - 1) * stride + kernel
+
+
+def _as_int_tuple(value: Any, length: int, name: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in value)
+    except TypeError:
+        raise ValueError(f"DetectorConfig.{name}: expected {length} integers, got {value!r}") from None
+    if len(out) != length or any(v < 1 for v in out):
+        raise ValueError(f"DetectorConfig.{name}: expected {length} positive integers, got {value!r}")
+    return out
+
+
+@dataclass
+class DetectorConfig:
+    """Hyperparameters of :class:`MintDetector` (defaults: the paper's CLEVRER setting).
+
+    Attributes:
+        in_channels: input channels ``C``.
+        num_keypoints: ``K``.
+        image_size: ``(height, width)`` the detector is meant for (320x480 for CLEVRER). The
+            network is fully convolutional and accepts other sizes; this value fixes the feature
+            map size used by the losses and is checked when loading a checkpoint.
+        conv_strides: strides of the three convolutions (paper: 3, 2, 2).
+        deconv_strides: strides of the three transposed convolutions (paper: 1, 2, 2). For
+            inputs narrower than 100 px the authors use conv (3, 2, 1) / deconv (2, 2, 2), which
+            maps 96x96 to 135x135; :meth:`for_image` applies that rule.
+        gamma: activation threshold on a feature map's peak.
+        status_sharpness: slope of the status sigmoid (authors: 1000).
+        leaky_slope: negative slope of the LeakyReLUs.
+    """
+
+    in_channels: int = 3
+    num_keypoints: int = 25
+    image_size: tuple[int, int] = (320, 480)
+    conv_strides: tuple[int, int, int] = _LARGE_STRIDES[0]
+    deconv_strides: tuple[int, int, int] = _LARGE_STRIDES[1]
+    gamma: float = 15.0
+    status_sharpness: float = 1000.0
+    leaky_slope: float = 0.01
+
+    def __post_init__(self) -> None:
+        if int(self.in_channels) < 1:
+            raise ValueError(f"DetectorConfig.in_channels: expected >= 1, got {self.in_channels}")
+        if int(self.num_keypoints) < 1:
+            raise ValueError(f"DetectorConfig.num_keypoints: expected >= 1, got {self.num_keypoints}")
+        self.in_channels = int(self.in_channels)
+        self.num_keypoints = int(self.num_keypoints)
+        self.image_size = _as_int_tuple(self.image_size, 2, "image_size")  # type: ignore[assignment]
+        self.conv_strides = _as_int_tuple(self.conv_strides, 3, "conv_strides")  # type: ignore[assignment]
+        self.deconv_strides = _as_int_tuple(self.deconv_strides, 3, "deconv_strides")  # type: ignore[assignment]
+        if not self.status_sharpness > 0:
+            raise ValueError(f"DetectorConfig.status_sharpness: expected > 0, got {self.status_sharpness}")
+        self.gamma = float(self.gamma)
+        self.status_sharpness = float(self.status_sharpness)
+        self.leaky_slope = float(self.leaky_slope)
+        self.map_size_for(*self.image_size)  # raises for images too small for the strides
+
+    @classmethod
+    def for_image(cls, height: int, width: int, **kwargs: Any) -> "DetectorConfig":
+        """Config for ``height x width`` inputs with the authors' stride rule (width < 100: small strides).
+
+        Example:
+            >>> DetectorConfig.for_image(96, 96).feature_map_size
+            (135, 135)
+            >>> DetectorConfig.for_image(96, 160).feature_map_size
+            (43, 67)
+        """
+        conv, deconv = _SMALL_STRIDES if width < SMALL_IMAGE_WIDTH else _LARGE_STRIDES
+        kwargs.setdefault("conv_strides", conv)
+        kwargs.setdefault("deconv_strides", deconv)
+        return cls(image_size=(height, width), **kwargs)
+
+    def map_size_for(self, height: int, width: int) -> tuple[int, int]:
+        """Feature-map ``(h, w)`` produced for a ``height x width`` input.
+
+        Example:
+            >>> DetectorConfig().map_size_for(320, 480)
+            (119, 171)
+        """
+        out = []
+        for n, axis in ((height, "height"), (width, "width")):
+            for k, s in zip(_CONV_KERNELS, self.conv_strides):
+                n = _conv_out(n, k, s, _CONV_PADDING)
+                if n < 1:
+                    raise ValueError(
+                        f"DetectorConfig: image {axis} too small for conv strides {self.conv_strides} "
+                        f"(got {height}x{width})"
+                    )
+            for k, s in zip(_DECONV_KERNELS, self.deconv_strides):
+                n = _deconv_out(n, k, s)
+            out.append(n)
+        return out[0], out[1]
+
+    @property
+    def feature_map_size(self) -> tuple[int, int]:
+        """Feature-map ``(h, w)`` for :attr:`image_size`."""
+        return self.map_size_for(*self.image_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples as lists)."""
+        d = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"DetectorConfig.from_dict: expected a dict, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"DetectorConfig.from_dict: unknown keys {unknown}; expected a subset of {sorted(names)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "DetectorConfig":
+        """Copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+#: Named presets from the authors' run scripts (NOTES.md / paper Appendix E.2).
+DETECTOR_PRESETS: dict[str, DetectorConfig] = {
+    "clevrer": DetectorConfig(in_channels=3, num_keypoints=25, image_size=(320, 480), gamma=15.0),
+    "magical": DetectorConfig.for_image(96, 96, in_channels=3, num_keypoints=25, gamma=10.0),
+}
+
+
+def detector_preset(name: str, **overrides: Any) -> DetectorConfig:
+    """A fresh copy of a named :data:`DETECTOR_PRESETS` entry, with optional field overrides.
+
+    Example:
+        >>> detector_preset("magical").feature_map_size
+        (135, 135)
+        >>> detector_preset("clevrer", num_keypoints=10).num_keypoints
+        10
+    """
+    if name not in DETECTOR_PRESETS:
+        raise ValueError(f"unknown detector preset {name!r}; expected one of {sorted(DETECTOR_PRESETS)}")
+    return dataclasses.replace(DETECTOR_PRESETS[name], **overrides)
+
+
+class DetectorOutput(NamedTuple):
+    """What :class:`MintDetector` returns (leading dims ``(B,)`` or ``(B, T)`` like the input).
+
+    Attributes:
+        keypoints: ``(..., K, 2)`` normalised ``(x, y)`` in ``[-1, 1]`` on the feature-map grid.
+        status: ``(..., K)`` soft activation status in ``[0, 1]``.
+        feature_maps: ``(..., K, h, w)`` positive feature maps.
+    """
+
+    keypoints: torch.Tensor
+    status: torch.Tensor
+    feature_maps: torch.Tensor
+
+    @property
+    def active(self) -> torch.Tensor:
+        """``(..., K)`` bool: hard activation ``status > 0.5``."""
+        return self.status > 0.5
+
+
+class MintDetector(nn.Module):
+    """The MINT hourglass keypoint detector ``Phi(I_t)`` (Sec. 2.2, Appendix A.1).
+
+    Layers (C input channels, K keypoints): conv k5 (C->K), k3 (K->K), k3 (K->2K) with padding
+    1; transposed conv k3 (2K->2K), k3 (2K->K), k3 (K->K); each followed by LeakyReLU(0.01)
+    and BatchNorm2d; Softplus on the output. Xavier-normal initialisation, zero biases.
+
+    Input: ``(B, C, H, W)`` or ``(B, T, C, H, W)`` frames, uint8 or float on the 0..255 scale
+    (normalised to ``[-0.5, 0.5]`` inside).
+
+    Example:
+        >>> model = MintDetector(DetectorConfig.for_image(96, 96, num_keypoints=4))
+        >>> out = model(torch.zeros(2, 3, 3, 96, 96, dtype=torch.uint8))
+        >>> out.keypoints.shape, out.status.shape, out.feature_maps.shape
+        (torch.Size([2, 3, 4, 2]), torch.Size([2, 3, 4]), torch.Size([2, 3, 4, 135, 135]))
+    """
+
+    def __init__(self, config: DetectorConfig | None = None, **overrides: Any) -> None:
+        super().__init__()
+        config = DetectorConfig() if config is None else config
+        if not isinstance(config, DetectorConfig):
+            raise TypeError(f"MintDetector: expected a DetectorConfig, got {type(config).__name__}")
+        if overrides:
+            config = config.replace(**overrides)
+        self.config = config
+        c, k = config.in_channels, config.num_keypoints
+        slope = config.leaky_slope
+        enc_channels = [(c, k), (k, k), (k, 2 * k)]
+        dec_channels = [(2 * k, 2 * k), (2 * k, k), (k, k)]
+        enc: list[nn.Module] = []
+        for (ci, co), ks, s in zip(enc_channels, _CONV_KERNELS, config.conv_strides):
+            enc += [nn.Conv2d(ci, co, ks, stride=s, padding=_CONV_PADDING), nn.LeakyReLU(slope), nn.BatchNorm2d(co)]
+        dec: list[nn.Module] = []
+        for (ci, co), ks, s in zip(dec_channels, _DECONV_KERNELS, config.deconv_strides):
+            dec += [nn.ConvTranspose2d(ci, co, ks, stride=s), nn.LeakyReLU(slope), nn.BatchNorm2d(co)]
+        self.encoder = nn.Sequential(*enc)
+        self.decoder = nn.Sequential(*dec)
+        self.softplus = nn.Softplus()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-normal weights and zero biases for all (transposed) convolutions; BatchNorm reset."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.xavier_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.config.num_keypoints
+
+    def feature_maps(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` frames on 0..255 -> ``(B, K, h, w)`` positive feature maps."""
+        x = normalize_frames(frames)
+        return self.softplus(self.decoder(self.encoder(x)))
+
+    def forward(self, frames: torch.Tensor) -> DetectorOutput:
+        """Detect keypoints in ``(B, C, H, W)`` or ``(B, T, C, H, W)`` frames (0..255 scale)."""
+        if not isinstance(frames, torch.Tensor):
+            raise TypeError(f"MintDetector: expected a torch.Tensor, got {type(frames).__name__}")
+        if frames.ndim not in (4, 5) or frames.shape[-3] != self.config.in_channels:
+            raise ValueError(
+                f"MintDetector: expected frames of shape (B, {self.config.in_channels}, H, W) or "
+                f"(B, T, {self.config.in_channels}, H, W), got {tuple(frames.shape)}"
+            )
+        self.config.map_size_for(frames.shape[-2], frames.shape[-1])  # clear error for tiny images
+        lead = frames.shape[:-3]
+        maps = self.feature_maps(frames.reshape(-1, *frames.shape[-3:]))
+        maps = maps.reshape(*lead, *maps.shape[1:])
+        keypoints = spatial_soft_argmax(maps)
+        status = active_status(maps, self.config.gamma, self.config.status_sharpness)
+        return DetectorOutput(keypoints, status, maps)
+
+    # ---------------------------------------------------------------------------------------
+    # checkpoints
+    # ---------------------------------------------------------------------------------------
+
+    def save_pretrained(self, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
+        """Save weights (safetensors) and config (JSON) to ``path``; see :mod:`mint_rl.checkpoint`.
+
+        ``path`` ending in ``.safetensors`` writes one file (config in its metadata); any other
+        path is a directory receiving ``model.safetensors`` and ``config.json``. Atomic.
+        """
+        from mint_rl.checkpoint import save_checkpoint
+
+        return save_checkpoint(path, self.state_dict(), format=CHECKPOINT_FORMAT, config=self.config.to_dict(), extra=extra)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        num_keypoints: int | None = None,
+        in_channels: int | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> "MintDetector":
+        """Load a detector by shipped name (see :mod:`mint_rl.pretrained`) or from a checkpoint path.
+
+        The model is returned in eval mode on the CPU. ``num_keypoints``, ``in_channels`` and
+        ``image_size`` (``(height, width)``), when given, must match the checkpoint.
+
+        Raises:
+            ValueError: unknown shipped name (lists the known ones), or a checkpoint whose K,
+                channels or image size differ from the requested ones
+                (:class:`mint_rl.checkpoint.CheckpointError`, a ``ValueError``), or a corrupt,
+                truncated or foreign file (same class).
+            FileNotFoundError: the path does not exist, or a known name's weights are not shipped.
+        """
+        from mint_rl import pretrained
+        from mint_rl.checkpoint import CheckpointError, load_checkpoint
+
+        if isinstance(name_or_path, str) and name_or_path in pretrained.PRETRAINED:
+            path = pretrained.resolve(name_or_path)
+        else:
+            text = os.fspath(name_or_path)
+            looks_like_path = (
+                not isinstance(name_or_path, str)
+                or os.sep in text
+                or "/" in text
+                or text.endswith((".safetensors", ".json"))
+                or os.path.exists(text)
+            )
+            if not looks_like_path:
+                pretrained.resolve(text)  # raises ValueError listing the known names
+            path = Path(text)
+        ckpt = load_checkpoint(path, format=CHECKPOINT_FORMAT)
+        try:
+            config = DetectorConfig.from_dict(ckpt.config)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: invalid detector config in checkpoint ({e})") from None
+        requested = {"num_keypoints": num_keypoints, "in_channels": in_channels}
+        for key, want in requested.items():
+            if want is not None and int(want) != getattr(config, key):
+                raise CheckpointError(
+                    f"{path}: checkpoint has {key}={getattr(config, key)} but {key}={want} was requested"
+                )
+        if image_size is not None and tuple(int(v) for v in image_size) != tuple(config.image_size):
+            raise CheckpointError(
+                f"{path}: checkpoint was trained for image_size (height, width)={tuple(config.image_size)} "
+                f"but image_size={tuple(image_size)} was requested"
+            )
+        model = cls(config)
+        expected = model.state_dict()
+        got = ckpt.state_dict
+        missing = sorted(set(expected) - set(got))
+        unexpected = sorted(set(got) - set(expected))
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
+        for key, tensor in expected.items():
+            if tuple(got[key].shape) != tuple(tensor.shape):
+                raise CheckpointError(
+                    f"{path}: tensor {key!r} has shape {tuple(got[key].shape)}, expected {tuple(tensor.shape)} "
+                    f"for the config in the checkpoint"
+                )
+        model.load_state_dict(got, strict=True)
+        return model.eval()

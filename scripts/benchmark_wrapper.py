@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""How much the keypoint wrapper costs on top of MAGICAL and the detector, in one run.
+
+Prints: raw env steps/s; the detector's own forward time on one 96x96 frame; wrapped steps/s
+(single env) and the wrapper's overhead beyond the forward (target: wrapped step - raw step
+<= 1.15 x forward); for N sub-envs (default 8) the per-step time of N unbatched wrappers vs
+the batched vector wrapper (target on CPU: batched never slower), and the per-env detector
+cost batched vs unbatched (target on a GPU: <= 1/4).
+
+    python scripts/benchmark_wrapper.py                       # CPU, paper-sized untrained detector
+    python scripts/benchmark_wrapper.py --device cuda --detector magical
+
+The detector's speed does not depend on its weights, so the default is an untrained detector of
+the ``magical`` preset (58,725 parameters, 96x96 input). The last line is machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import mint_rl  # noqa: F401  (registers magical/<id>)
+from mint_rl.models import MintDetector, detector_preset
+from mint_rl.wrappers import MintKeypointVectorWrapper, MintKeypointWrapper
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--env", default="magical/MoveToCorner-Demo-v0")
+    p.add_argument("--detector", default="untrained", help="'untrained' (paper-sized, random weights), a name or a path")
+    p.add_argument("--steps", type=int, default=300, help="env steps per measurement")
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--repeats", type=int, default=3, help="repeat each measurement, report the median")
+    return p.parse_args(argv)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_env_steps(env: gym.Env, steps: int, seed: int = 0) -> float:
+    """Seconds per step of ``env`` under random actions (resets excluded)."""
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    total = 0.0
+    for _ in range(steps):
+        a = env.action_space.sample()
+        t0 = time.perf_counter()
+        _, _, term, trunc, _ = env.step(a)
+        total += time.perf_counter() - t0
+        if term or trunc:
+            env.reset()
+    return total / steps
+
+
+def time_forward(detector: MintDetector, batch: int, device: torch.device, iters: int = 100) -> float:
+    """Seconds per forward of ``batch`` 96x96 frames (uint8 -> keypoints), inference mode."""
+    h, w = detector.config.image_size
+    x = torch.randint(0, 256, (batch, 3, h, w), dtype=torch.uint8, device=device)
+    with torch.inference_mode():
+        for _ in range(10):
+            detector(x)
+        _sync(device)
+        times = []
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            out = detector(x)
+            out.keypoints.cpu()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def time_vector_steps(step_fn, steps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step_fn()
+    return (time.perf_counter() - t0) / steps
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if args.detector == "untrained":
+        torch.manual_seed(0)
+        detector = MintDetector(detector_preset("magical")).eval()
+    else:
+        detector = MintDetector.from_pretrained(args.detector).eval()
+    detector = detector.to(device)
+    n_params = sum(p.numel() for p in detector.parameters())
+    med = lambda f: statistics.median(f() for _ in range(args.repeats))  # noqa: E731
+
+    raw_env = gym.make(args.env)
+    raw = med(lambda: time_env_steps(raw_env, args.steps))
+    fwd1 = med(lambda: time_forward(detector, 1, device))
+    wrapped_env = MintKeypointWrapper(gym.make(args.env), detector=detector, device=device)
+    wrapped = med(lambda: time_env_steps(wrapped_env, args.steps))
+    overhead = (wrapped - raw) / fwd1
+    print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}")
+    print(f"raw env            : {1 / raw:8.1f} steps/s ({raw * 1e3:.2f} ms/step)  [{args.env}]")
+    print(f"detector forward   : {fwd1 * 1e3:8.2f} ms per frame (batch 1)")
+    print(f"wrapped env        : {1 / wrapped:8.1f} steps/s ({wrapped * 1e3:.2f} ms/step)")
+    print(f"wrapper cost       : wrapped - raw = {(wrapped - raw) * 1e3:.2f} ms = {overhead:.2f} x forward (target <= 1.15)")
+
+    n = args.num_envs
+    singles = [MintKeypointWrapper(gym.make(args.env), detector=detector, device=device) for _ in range(n)]
+    for i, e in enumerate(singles):
+        e.reset(seed=i)
+        e.action_space.seed(i)
+
+    def step_unbatched():
+        for e in singles:
+            _, _, term, trunc, _ = e.step(e.action_space.sample())
+            if term or trunc:
+                e.reset()
+
+    venv = MintKeypointVectorWrapper(gym.vector.SyncVectorEnv([lambda: gym.make(args.env)] * n), detector=detector, device=device)
+    venv.reset(seed=list(range(n)))
+    venv.action_space.seed(0)
+    unbatched = med(lambda: time_vector_steps(step_unbatched, max(args.steps // n, 20)))
+    batched = med(lambda: time_vector_steps(lambda: venv.step(venv.action_space.sample()), max(args.steps // n, 20)))
+    fwd_n = med(lambda: time_forward(detector, n, device))
+    print(f"{n} sub-envs, unbatched: {unbatched * 1e3:8.2f} ms per vector step ({n} wrappers, {n} forwards)")
+    print(f"{n} sub-envs, batched  : {batched * 1e3:8.2f} ms per vector step (1 forward)  ratio batched/unbatched = {batched / unbatched:.3f} (target <= 1)")
+    print(f"detector per env   : unbatched {fwd1 * 1e3:.2f} ms, batched {fwd_n / n * 1e3:.2f} ms  ratio = {fwd_n / n / fwd1:.3f} (GPU target <= 0.25)")
+    for e in singles:
+        e.close()
+    venv.close()
+    raw_env.close()
+    wrapped_env.close()
+    print(
+        f"raw_steps_per_s={1 / raw:.1f} forward_ms={fwd1 * 1e3:.3f} wrapped_steps_per_s={1 / wrapped:.1f} "
+        f"overhead_x_forward={overhead:.3f} batched_over_unbatched={batched / unbatched:.3f} "
+        f"per_env_detector_batched_over_unbatched={fwd_n / n / fwd1:.3f}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
