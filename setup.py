@@ -50,6 +50,7 @@ def _extension_kwargs() -> dict:
     ext = ext_cls(
         "mint_rl._C",
         sources,
+        depends=["csrc/entropy_kernels.h"],  # per-pixel functions shared by the CPU and CUDA code
         include_dirs=[csrc],
         define_macros=define_macros,
         extra_compile_args=extra,

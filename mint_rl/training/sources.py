@@ -6,7 +6,8 @@ Source strings (``scripts/train_mint.py --data``):
   (preset ``small`` by default, seeds ``SEED .. SEED+N-1``, default ``SEED`` = 0).
 * ``magical-experts:N[:VARIANT[:SEED]]`` — ``N`` scripted-expert episodes of each MAGICAL task
   (MoveToRegion, MoveToCorner, MakeLine), allocentric view at 96x96; ``VARIANT`` is ``Demo``,
-  ``TestJitter`` or ``both`` (default ``both``: ``N`` of each).
+  ``TestJitter`` or ``both`` (default ``both``: the Demo scene, which is the same for every
+  seed, once, plus ``N`` TestJitter episodes).
 * ``clevrer:VIDEO_DIR[:PROPOSALS_DIR]`` — real CLEVRER ``video_XXXXX.mp4`` files, with masks
   from the ``derender_proposals`` JSON files when given.
 * ``DIR`` — a directory written by ``scripts/make_clevrer_like.py`` (``<name>.json`` +
@@ -50,15 +51,15 @@ def magical_expert_clips(
     """Allocentric frames of ``n`` scripted-expert episodes per MAGICAL task (and variant)."""
     from mint_rl.envs import rollout_expert
 
-    variants = ("Demo", "TestJitter") if variant == "both" else (variant,)
-    for v in variants:
-        if v not in ("Demo", "TestJitter"):
-            raise ValueError(f"magical-experts: expected variant Demo, TestJitter or both, got {variant!r}")
+    if variant not in ("Demo", "TestJitter", "both"):
+        raise ValueError(f"magical-experts: expected variant Demo, TestJitter or both, got {variant!r}")
+    # Demo variants reset to one fixed scene whatever the seed: one episode of it is enough.
+    plan = [("Demo", 1), ("TestJitter", n)] if variant == "both" else [(variant, 1 if variant == "Demo" else n)]
     clips: list[Clip] = []
     for task in MAGICAL_TASKS:
-        for v in variants:
+        for v, count in plan:
             trajs = rollout_expert(
-                f"{task}-{v}-v0", n, seed=seed, env_kwargs={"view": "allo", "resolution": resolution}, progress=progress
+                f"{task}-{v}-v0", count, seed=seed, env_kwargs={"view": "allo", "resolution": resolution}, progress=progress
             )
             clips += [Clip(frames=t.obs, name=f"{task}-{v}-seed{seed + i}", fps=10.0) for i, t in enumerate(trajs)]
     return clips
