@@ -17,7 +17,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -78,6 +78,9 @@ class DetectorConfig:
             maps 96x96 to 135x135; :meth:`for_image` applies that rule.
         gamma: activation threshold on a feature map's peak.
         status_sharpness: slope of the status sigmoid (authors: 1000).
+        status_surrogate: slope of the sigmoid whose gradient the status uses in the backward
+            pass (straight-through; see :func:`mint_rl.ops.active_status`), or ``None`` for
+            the plain steep sigmoid of the paper, whose gradient vanishes once a keypoint is off.
         leaky_slope: negative slope of the LeakyReLUs.
     """
 
@@ -88,6 +91,7 @@ class DetectorConfig:
     deconv_strides: tuple[int, int, int] = _LARGE_STRIDES[1]
     gamma: float = 15.0
     status_sharpness: float = 1000.0
+    status_surrogate: Optional[float] = None
     leaky_slope: float = 0.01
 
     def __post_init__(self) -> None:
@@ -104,6 +108,10 @@ class DetectorConfig:
             raise ValueError(f"DetectorConfig.status_sharpness: expected > 0, got {self.status_sharpness}")
         self.gamma = float(self.gamma)
         self.status_sharpness = float(self.status_sharpness)
+        if self.status_surrogate is not None:
+            if not float(self.status_surrogate) > 0:
+                raise ValueError(f"DetectorConfig.status_surrogate: expected None or > 0, got {self.status_surrogate}")
+            self.status_surrogate = float(self.status_surrogate)
         self.leaky_slope = float(self.leaky_slope)
         self.map_size_for(*self.image_size)  # raises for images too small for the strides
 
@@ -282,7 +290,7 @@ class MintDetector(nn.Module):
         maps = self.feature_maps(frames.reshape(-1, *frames.shape[-3:]))
         maps = maps.reshape(*lead, *maps.shape[1:])
         keypoints = spatial_soft_argmax(maps)
-        status = active_status(maps, self.config.gamma, self.config.status_sharpness)
+        status = active_status(maps, self.config.gamma, self.config.status_sharpness, self.config.status_surrogate)
         return DetectorOutput(keypoints, status, maps)
 
     # ---------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import math
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -267,14 +269,25 @@ def heatmap_area(sigma: float, eta: float, tau: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def active_status(feature_maps: torch.Tensor, gamma: float, sharpness: float = 1000.0) -> torch.Tensor:
+def active_status(
+    feature_maps: torch.Tensor, gamma: float, sharpness: float = 1000.0, surrogate: Optional[float] = None
+) -> torch.Tensor:
     """Soft activation status ``s_k = sigmoid(sharpness * (max_{u,v} f_k - gamma))``.
 
     The paper's binary status ``s in {0, 1}`` realised as a steep sigmoid of the feature map's
     peak around the activation threshold ``gamma`` (authors: sharpness 1000).
 
+    At sharpness 1000 the sigmoid is saturated almost everywhere, so a keypoint whose peak falls
+    below ``gamma`` receives no gradient and can never be re-activated by the masked-entropy
+    loss. With ``surrogate`` set, the forward value is unchanged but the backward pass uses the
+    gradient of ``sigmoid(surrogate * (peak - gamma))`` (a straight-through estimator), so the
+    losses can switch keypoints on as well as off.
+
     Args:
         feature_maps: ``(..., K, h, w)``.
+        gamma: activation threshold on the peak.
+        sharpness: slope of the forward sigmoid.
+        surrogate: slope of the backward sigmoid, or ``None`` for the plain steep sigmoid.
 
     Returns:
         ``(..., K)`` in ``[0, 1]``.
@@ -284,12 +297,22 @@ def active_status(feature_maps: torch.Tensor, gamma: float, sharpness: float = 1
         >>> f[0, 0, 1, 1] = 20.0
         >>> active_status(f, gamma=15.0)
         tensor([[1., 0.]])
+        >>> f.requires_grad_(True)
+        tensor(...)
+        >>> active_status(f, gamma=15.0, surrogate=0.2).sum().backward()
+        >>> bool(f.grad[0, 1, 0, 0] > 0)  # the inactive keypoint still gets a gradient
+        True
     """
     _check_tensor(feature_maps, "active_status")
     _check_min_ndim(feature_maps, 3, "(..., K, h, w)", "active_status")
     _check_positive(sharpness, "active_status: sharpness")
     peak = feature_maps.flatten(-2).amax(dim=-1)
-    return torch.sigmoid(sharpness * (peak - gamma))
+    hard = torch.sigmoid(sharpness * (peak - gamma))
+    if surrogate is None:
+        return hard
+    _check_positive(surrogate, "active_status: surrogate")
+    soft = torch.sigmoid(surrogate * (peak - gamma))
+    return soft + (hard - soft).detach()
 
 
 class ActiveStatus(nn.Module):

@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--num-keypoints", type=int, default=None, help="K (default: preset, 25)")
     p.add_argument("--image-size", type=str, default=None, help="HxW the detector sees (default: the data's size)")
     p.add_argument("--sigma", type=float, default=None, help="heatmap sigma at the preset's reference map size")
+    p.add_argument("--beta", type=float, default=None, help="overlap allowance (paper: 4)")
+    p.add_argument("--status-surrogate", type=float, default=None,
+                   help="straight-through slope for the status gradient (default: none, the paper's steep sigmoid)")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: preset epochs)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
@@ -88,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     h, w = _image_size(args.image_size) if args.image_size else (clips[0].height, clips[0].width)
     preset = DETECTOR_PRESETS[args.preset]
     det_cfg = DetectorConfig.for_image(
-        h, w, in_channels=3, num_keypoints=args.num_keypoints or preset.num_keypoints, gamma=preset.gamma
+        h, w, in_channels=3, num_keypoints=args.num_keypoints or preset.num_keypoints, gamma=preset.gamma,
+        status_surrogate=args.status_surrogate,
     )
-    overrides = {"sigma": args.sigma} if args.sigma is not None else {}
+    overrides = {k: v for k, v in {"sigma": args.sigma, "beta": args.beta}.items() if v is not None}
     loss_cfg = loss_preset(args.preset, args.ablation, **overrides).scaled_to(det_cfg.feature_map_size)
     train_overrides = {
         k: v
