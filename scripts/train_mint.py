@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     train_cfg = train_preset(args.preset, seed=args.seed, device=args.device, num_threads=args.threads,
                              eval_every=args.eval_every, **train_overrides)
-    dataset = VideoWindowDataset(clips, window=train_cfg.window, resize=(h, w))
+    dataset = VideoWindowDataset(clips, window=train_cfg.window, resize=(h, w), with_masks=False)
 
     torch.manual_seed(args.seed)
     detector = MintDetector(det_cfg)

@@ -62,6 +62,8 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         >>> resize_frames(torch.full((2, 3, 8, 8), 9, dtype=torch.uint8), (4, 6)).shape
         torch.Size([2, 3, 4, 6])
     """
+    if tuple(frames.shape[-2:]) == tuple(size):
+        return frames
     out = F.interpolate(frames.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
     return out.round().clamp(0, 255).to(torch.uint8)
 
@@ -76,6 +78,8 @@ def resize_masks(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
                 [5, 5, 0, 0],
                 [5, 5, 0, 0]])
     """
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks.long()
     out = F.interpolate(masks[:, None].double(), size=size, mode="nearest-exact")
     return out[:, 0].long()
 
@@ -86,7 +90,8 @@ class VideoWindowDataset(Dataset):
     Item: ``{"frames": (window, 3, H, W) uint8, "masks": (window, H, W) int64 (only for clips with
     masks), "clip": clip index, "t0": first frame}``. With ``resize=(h, w)`` frames are resized
     bilinearly and masks with nearest neighbour, so they stay aligned. Mixing clips with and
-    without masks in one batch needs a custom collate.
+    without masks in one batch needs a custom collate. ``with_masks=False`` leaves masks out
+    (training needs frames only).
 
     Example:
         >>> clip = Clip(np.zeros((5, 8, 8, 3), np.uint8), np.ones((5, 8, 8), np.int32))
@@ -102,6 +107,7 @@ class VideoWindowDataset(Dataset):
         stride: int = 1,
         resize: tuple[int, int] | None = None,
         frame_step: int = 1,
+        with_masks: bool = True,
     ) -> None:
         if window < 1 or stride < 1 or frame_step < 1:
             raise ValueError(f"window/stride/frame_step: expected >= 1, got {window}/{stride}/{frame_step}")
@@ -113,6 +119,7 @@ class VideoWindowDataset(Dataset):
         self.clips = list(clips)
         self.window, self.stride, self.frame_step = window, stride, frame_step
         self.resize = tuple(resize) if resize is not None else None
+        self.with_masks = bool(with_masks)
         self.index = [(ci, t0) for ci, c in enumerate(self.clips)
                       for t0 in window_starts(len(c), window, stride, frame_step)]
         if not self.index:
@@ -130,7 +137,7 @@ class VideoWindowDataset(Dataset):
         if self.resize is not None:
             frames = resize_frames(frames, self.resize)
         item: dict[str, Any] = {"frames": frames.contiguous(), "clip": ci, "t0": t0}
-        if clip.masks is not None:
+        if clip.masks is not None and self.with_masks:
             masks = torch.from_numpy(np.array(clip.masks[ts])).long()
             if self.resize is not None:
                 masks = resize_masks(masks, self.resize)

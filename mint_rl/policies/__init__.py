@@ -1,1 +1,42 @@
-"""mint_rl.policies."""
+"""mint_rl.policies: interaction-network and CNN agents, SB3 plug-ins, behaviour cloning.
+
+- :class:`InteractionNetwork` (torch-geometric ``MessagePassing``) with action and
+  next-keypoint heads; :func:`keypoint_graph_batch` builds its batched graphs.
+- :class:`KeypointGraphExtractor` / :class:`MintGraphPolicy`: stable-baselines3 plug-ins for the
+  keypoint wrapper's ``(history, K, 3)`` observations.
+- :class:`CnnAgentExtractor` / :class:`CnnAgentPolicy`: the pixel baseline of Appendix E.5.
+- :func:`train_bc` / :func:`evaluate_policy_scores`: behaviour cloning with ``imitation``'s
+  ``bc.BC`` plus the auxiliary next-keypoint loss, and score-based evaluation.
+"""
+
+from mint_rl.policies.bc import (
+    AuxiliaryBCLossCalculator,
+    BCTrainingMetricsWithAux,
+    MintBC,
+    evaluate_policy_scores,
+    next_keypoint_loss,
+    train_bc,
+)
+from mint_rl.policies.cnn_agent import CnnAgentExtractor, CnnAgentPolicy
+from mint_rl.policies.extractors import KeypointGraphExtractor
+from mint_rl.policies.graph import fully_connected_edge_index, keypoint_graph_batch, keypoint_node_features
+from mint_rl.policies.interaction_network import InteractionNetwork, InteractionNetworkConfig
+from mint_rl.policies.mint_policy import MintGraphPolicy
+
+__all__ = [
+    "AuxiliaryBCLossCalculator",
+    "BCTrainingMetricsWithAux",
+    "CnnAgentExtractor",
+    "CnnAgentPolicy",
+    "InteractionNetwork",
+    "InteractionNetworkConfig",
+    "KeypointGraphExtractor",
+    "MintBC",
+    "MintGraphPolicy",
+    "evaluate_policy_scores",
+    "fully_connected_edge_index",
+    "keypoint_graph_batch",
+    "keypoint_node_features",
+    "next_keypoint_loss",
+    "train_bc",
+]

@@ -1,0 +1,71 @@
+"""stable-baselines3 features extractor: keypoint observations -> interaction network -> features."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch  # noqa: F401  (used by the doctest)
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from torch import Tensor, nn
+
+from mint_rl.policies.graph import check_keypoint_observation, keypoint_graph_batch
+from mint_rl.policies.interaction_network import InteractionNetwork, InteractionNetworkConfig
+
+__all__ = ["KeypointGraphExtractor"]
+
+
+class KeypointGraphExtractor(BaseFeaturesExtractor):
+    """Features of keypoint observations from an :class:`InteractionNetwork`.
+
+    ``forward`` turns the ``(B, history, K, 3)`` observation batch into one torch-geometric
+    ``Batch`` of ``B`` fully connected graphs (see :func:`keypoint_graph_batch`), runs the
+    interaction network on it, pools the node embeddings per graph and maps the pooled vector
+    to ``features_dim`` features (``Linear + ReLU``). ``history`` and ``K`` are read from the
+    observation space. The network's next-keypoint head is kept for the auxiliary loss of
+    behaviour cloning (:meth:`forward_with_next_keypoints`).
+
+    Args:
+        observation_space: ``Box`` of shape ``(history, K, 3)`` (the keypoint wrapper's output).
+        features_dim: size of the returned features.
+        config: interaction-network options (paper defaults when ``None``).
+
+    Example:
+        >>> space = gym.spaces.Box(-1.0, 1.0, shape=(4, 6, 3))
+        >>> extractor = KeypointGraphExtractor(space, features_dim=32)
+        >>> extractor(torch.zeros(5, 4, 6, 3)).shape
+        torch.Size([5, 32])
+    """
+
+    def __init__(
+        self,
+        observation_space: gym.spaces.Box,
+        features_dim: int = 128,
+        config: InteractionNetworkConfig | None = None,
+    ) -> None:
+        if not isinstance(observation_space, gym.spaces.Box):
+            raise TypeError(f"KeypointGraphExtractor needs a Box observation space, got {observation_space}")
+        super().__init__(observation_space, features_dim)
+        self.network = InteractionNetwork.from_observation_space(observation_space, num_actions=None, config=config)
+        self.history, self.num_keypoints = self.network.history, self.network.num_keypoints
+        self.projection = nn.Sequential(nn.Linear(self.network.pooled_dim, features_dim), nn.ReLU())
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the interaction network (its own scheme) and the projection."""
+        self.network.reset_parameters()
+        self.projection[0].reset_parameters()
+
+    def _nodes_and_features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        check_keypoint_observation(obs, history=self.history, num_keypoints=self.num_keypoints)
+        obs = obs.float()
+        graph = keypoint_graph_batch(obs, edge_template=self.network.edge_template)
+        nodes = self.network.embed_graph(graph)  # (B * K, H)
+        pooled = self.network.pool_graph(nodes, graph.batch, num_graphs=obs.shape[0])
+        return nodes.view(obs.shape[0], self.num_keypoints, -1), self.projection(pooled)
+
+    def forward(self, observations: Tensor) -> Tensor:
+        """``(B, history, K, 3)`` -> ``(B, features_dim)``."""
+        return self._nodes_and_features(observations)[1]
+
+    def forward_with_next_keypoints(self, observations: Tensor) -> tuple[Tensor, Tensor]:
+        """Features ``(B, features_dim)`` and predicted next keypoints ``(B, K, 2)`` in one pass."""
+        nodes, features = self._nodes_and_features(observations)
+        return features, self.network.decode_next_keypoints(nodes, observations.float())

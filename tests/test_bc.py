@@ -1,0 +1,185 @@
+"""Behaviour cloning (imitation's bc.BC + auxiliary next-keypoint loss) and score evaluation."""
+
+from __future__ import annotations
+
+import csv
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from imitation.data import rollout
+from imitation.util import logger as imit_logger
+from toy_keypoint_env import ToyKeypointEnv, expert_trajectories
+
+from mint_rl.policies import (
+    AuxiliaryBCLossCalculator,
+    CnnAgentPolicy,
+    MintBC,
+    MintGraphPolicy,
+    evaluate_policy_scores,
+    next_keypoint_loss,
+    train_bc,
+)
+
+
+@pytest.fixture(autouse=True)
+def _single_torch_thread():
+    """Tiny networks gain nothing from intra-op threads; on shared cores they lose a lot."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def demos():
+    return expert_trajectories(30, seed=0)
+
+
+def _dataset_losses(policy, demos, aux_weight=1.0):
+    """(neglogp, aux_loss) of ``policy`` on all transitions of ``demos``."""
+    tr = rollout.flatten_trajectories(demos)
+    next_obs = torch.as_tensor(np.array(tr.next_obs))
+    calc = AuxiliaryBCLossCalculator(ent_weight=0.0, l2_weight=0.0, aux_weight=aux_weight, next_obs_source=lambda: next_obs)
+    policy.set_training_mode(False)
+    with torch.no_grad():
+        m = calc(policy, tr.obs, tr.acts)
+    return float(m.neglogp), float(m.aux_loss)
+
+
+def test_next_keypoint_loss_ignores_inactive_keypoints():
+    next_obs = torch.zeros(2, 3, 4, 3)
+    next_obs[:, -1, :2, 2] = 1.0  # keypoints 0, 1 active in the last frame
+    next_obs[:, -1, :, :2] = torch.randn(2, 4, 2)
+    exact = next_obs[:, -1, :, :2].clone()
+    assert float(next_keypoint_loss(exact, next_obs)) == 0.0
+    wrong_inactive = exact.clone()
+    wrong_inactive[:, 2:] += 3.0
+    assert float(next_keypoint_loss(wrong_inactive, next_obs)) == 0.0
+    wrong_active = exact.clone()
+    wrong_active[:, 0] += torch.tensor([0.3, 0.4])  # squared distance 0.25 on 2 of 4 active entries
+    assert float(next_keypoint_loss(wrong_active, next_obs)) == pytest.approx(0.125)
+    with pytest.raises(ValueError, match="expected predicted keypoints"):
+        next_keypoint_loss(exact[:, :3], next_obs)
+
+
+def test_bc_reduces_both_losses_and_beats_random(demos):
+    env = ToyKeypointEnv()
+    torch.manual_seed(0)
+    untrained = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
+    nll0, aux0 = _dataset_losses(untrained, demos)
+    policy = train_bc(demos, env.observation_space, env.action_space, epochs=30, seed=0, device="cpu", progress_bar=False)
+    assert isinstance(policy, MintGraphPolicy) and not policy.training
+    nll1, aux1 = _dataset_losses(policy, demos)
+    assert nll1 < 0.6 * nll0
+    # the untrained head already predicts "no motion"; only the agent's own motion is learnable
+    assert aux1 < 0.9 * aux0
+
+    bc_scores = evaluate_policy_scores(policy, ToyKeypointEnv, n_episodes=20, seed=10_000)
+
+    class RandomPolicy:
+        def __init__(self):
+            self.rng = np.random.default_rng(0)
+
+        def predict(self, obs, deterministic=True):
+            return self.rng.integers(5), None
+
+    random_scores = evaluate_policy_scores(RandomPolicy(), ToyKeypointEnv, n_episodes=20, seed=10_000)
+    assert len(bc_scores) == 20 and set(bc_scores) <= {0.0, 1.0}
+    assert np.mean(bc_scores) >= np.mean(random_scores) + 0.4
+
+
+def test_aux_loss_sees_the_successor_of_every_batch_observation(demos, tmp_path):
+    """The recorded next_obs must be the true next observation of each obs in the batch."""
+    successor = {}
+    for traj in demos:
+        for t in range(len(traj.acts)):
+            successor[traj.obs[t].tobytes()] = traj.obs[t + 1]
+    env = ToyKeypointEnv()
+    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
+    trainer = MintBC(
+        observation_space=env.observation_space,
+        action_space=env.action_space,
+        rng=np.random.default_rng(0),
+        policy=policy,
+        demonstrations=demos,
+        batch_size=16,
+        aux_weight=0.5,
+        shuffle_seed=0,
+        device="cpu",
+        custom_logger=imit_logger.configure(str(tmp_path), format_strs=[]),
+    )
+    inner = trainer.loss_calculator
+    checked = []
+
+    def spy(policy, obs, acts):
+        next_obs = np.asarray(inner.next_obs_source())
+        for o, n in zip(np.asarray(obs.cpu()), next_obs):
+            assert np.array_equal(successor[o.tobytes()], n)
+        metrics = inner(policy, obs, acts)
+        checked.append(float(metrics.aux_loss))
+        return metrics
+
+    trainer.loss_calculator = spy
+    trainer.train(n_batches=3, progress_bar=False)
+    assert len(checked) == 3 and all(v > 0 for v in checked)
+
+
+def test_train_bc_is_seeded_and_logs_aux_loss(demos, tmp_path):
+    env = ToyKeypointEnv()
+    kwargs = dict(epochs=1, batch_size=32, seed=3, device="cpu", progress_bar=False)
+    a = train_bc(demos, env.observation_space, env.action_space, log_dir=str(tmp_path), **kwargs)
+    b = train_bc(demos, env.observation_space, env.action_space, **kwargs)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    with open(tmp_path / "progress.csv") as f:
+        header = next(csv.reader(f))
+    assert "bc/aux_loss" in header and "bc/neglogp" in header
+
+
+def test_train_bc_cnn_agent_reduces_loss():
+    demos = expert_trajectories(6, seed=0, image=True)
+    env = ToyKeypointEnv(image=True)
+    torch.manual_seed(0)
+    nll0, _ = _dataset_losses(CnnAgentPolicy(env.observation_space, env.action_space, lambda _: 1e-3), demos, 0.0)
+    policy = train_bc(
+        demos, env.observation_space, env.action_space, agent="cnn", epochs=6, batch_size=16, device="cpu", progress_bar=False
+    )
+    assert isinstance(policy, CnnAgentPolicy) and not policy.training
+    nll1, _ = _dataset_losses(policy, demos, 0.0)
+    assert nll1 < nll0
+
+
+def test_train_bc_argument_errors(demos):
+    env = ToyKeypointEnv()
+    spaces = (env.observation_space, env.action_space)
+    with pytest.raises(ValueError, match="agent must be"):
+        train_bc(demos, *spaces, agent="mlp")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="aux_weight must be 0"):
+        train_bc(demos, *spaces, agent="cnn", aux_weight=1.0)
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        train_bc(demos[:1], *spaces, batch_size=1000)
+    with pytest.raises(ValueError, match="no demonstrations"):
+        train_bc([], *spaces)
+
+
+def test_evaluate_policy_scores_prefers_eval_score_and_falls_back_to_return():
+    class NoScore(gym.Wrapper):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            return obs, 2.0 * reward + 0.5, terminated, truncated, {}
+
+    class Expert:
+        def __init__(self, env):
+            self.env = env
+
+        def predict(self, obs, deterministic=True):
+            return np.array(self.env.unwrapped.expert_action()), None
+
+    env = ToyKeypointEnv()
+    assert evaluate_policy_scores(Expert(env), lambda: env, n_episodes=3) == [1.0, 1.0, 1.0]
+    wrapped = NoScore(ToyKeypointEnv())
+    scores = evaluate_policy_scores(Expert(wrapped), lambda: wrapped, n_episodes=2)
+    # expert reaches the goal: reward 1 on the last step, +0.5 every step
+    assert all(s > 2.0 and (s - 2.0) / 0.5 == int((s - 2.0) / 0.5) for s in scores)

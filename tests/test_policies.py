@@ -1,0 +1,209 @@
+"""SB3 plug-ins: KeypointGraphExtractor, MintGraphPolicy, the CNN agent."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.policies import ActorCriticPolicy
+from toy_keypoint_env import ToyKeypointEnv
+
+import mint_rl.policies.extractors as extractors_module
+from mint_rl.policies import (
+    CnnAgentExtractor,
+    CnnAgentPolicy,
+    InteractionNetworkConfig,
+    KeypointGraphExtractor,
+    MintGraphPolicy,
+)
+
+
+@pytest.fixture(autouse=True)
+def _single_torch_thread():
+    """Tiny networks gain nothing from intra-op threads; on shared cores they lose a lot."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _space(history: int = 4, k: int = 6) -> gym.spaces.Box:
+    return gym.spaces.Box(-1.0, 1.0, (history, k, 3), np.float32)
+
+
+def _batch(space: gym.spaces.Box, b: int) -> torch.Tensor:
+    return torch.as_tensor(np.stack([space.sample() for _ in range(b)]))
+
+
+# ----------------------------------------------------------------------------- extractor
+@pytest.mark.parametrize("history,k", [(4, 6), (2, 9)])
+def test_extractor_builds_one_complete_graph_per_sample(monkeypatch, history, k):
+    seen = []
+    original = extractors_module.keypoint_graph_batch
+
+    def spy(obs, edge_template=None):
+        graph = original(obs, edge_template=edge_template)
+        seen.append(graph)
+        return graph
+
+    monkeypatch.setattr(extractors_module, "keypoint_graph_batch", spy)
+    space = _space(history, k)
+    extractor = KeypointGraphExtractor(space, features_dim=24)
+    b = 5
+    out = extractor(_batch(space, b))
+    assert out.shape == (b, 24)
+    (graph,) = seen
+    assert graph.num_graphs == b
+    assert torch.equal(torch.bincount(graph.batch), torch.full((b,), k))
+    edges_per_graph = torch.bincount(graph.batch[graph.edge_index[0]], minlength=b)
+    assert torch.equal(edges_per_graph, torch.full((b,), k * (k - 1)))
+    assert torch.equal(graph.batch[graph.edge_index[0]], graph.batch[graph.edge_index[1]])
+    assert graph.x.shape == (b * k, 3 * history)
+
+
+def test_extractor_rejects_observations_of_another_shape():
+    extractor = KeypointGraphExtractor(_space(4, 6))
+    with pytest.raises(ValueError, match="expected K=6"):
+        extractor(torch.zeros(2, 4, 7, 3))
+    with pytest.raises(TypeError, match="Box"):
+        KeypointGraphExtractor(gym.spaces.Discrete(3))  # type: ignore[arg-type]
+
+
+def test_extractor_features_match_the_network_pooling():
+    space = _space()
+    torch.manual_seed(0)
+    extractor = KeypointGraphExtractor(space, features_dim=16, config=InteractionNetworkConfig(pooling="sum"))
+    obs = _batch(space, 3)
+    pooled = extractor.network.pool(extractor.network.node_embeddings(obs))
+    assert torch.allclose(extractor(obs), extractor.projection(pooled), atol=1e-5)
+    features, nxt = extractor.forward_with_next_keypoints(obs)
+    assert torch.allclose(features, extractor(obs)) and nxt.shape == (3, 6, 2)
+
+
+# ----------------------------------------------------------------------------- MintGraphPolicy
+def test_ppo_with_mint_graph_policy_learns_and_predicts():
+    env = ToyKeypointEnv()
+    model = PPO(MintGraphPolicy, env, n_steps=64, batch_size=32, n_epochs=2, seed=0, device="cpu")
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(total_timesteps=256)
+    assert model.num_timesteps >= 256
+    assert isinstance(model.policy.features_extractor, KeypointGraphExtractor)
+    changed = [not torch.equal(a, p) for a, p in zip(before, model.policy.parameters())]
+    assert sum(changed) > len(changed) // 2
+    obs, _ = env.reset(seed=1)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(int(action))
+
+
+def test_ppo_with_policy_kwargs_extractor_class():
+    env = ToyKeypointEnv(num_keypoints=4, history=2)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=16,
+        n_epochs=1,
+        policy_kwargs=dict(features_extractor_class=KeypointGraphExtractor, features_extractor_kwargs=dict(features_dim=20)),
+        device="cpu",
+        seed=0,
+    )
+    model.learn(total_timesteps=64)
+    assert isinstance(model.policy.features_extractor, KeypointGraphExtractor)
+    assert model.policy.features_extractor.num_keypoints == 4 and model.policy.features_dim == 20
+
+
+def test_evaluate_actions_with_next_keypoints_agrees_with_sb3():
+    env = ToyKeypointEnv()
+    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
+    obs = _batch(env.observation_space, 7)
+    acts = torch.randint(0, 5, (7,))
+    _, log_prob, entropy = policy.evaluate_actions(obs, acts)
+    log_prob2, entropy2, nxt = policy.evaluate_actions_with_next_keypoints(obs, acts)
+    assert torch.allclose(log_prob, log_prob2, atol=1e-6) and torch.allclose(entropy, entropy2, atol=1e-6)
+    assert nxt.shape == (7, 6, 2)
+    assert torch.allclose(policy.predict_next_keypoints(obs), nxt, atol=1e-6)
+
+
+def test_mint_policy_keeps_the_extractor_initialisation_under_ortho_init():
+    env = ToyKeypointEnv()
+    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3, ortho_init=True)
+    obs = _batch(env.observation_space, 3)
+    # SB3's orthogonal init would have overwritten the zero output layer of the next-keypoint head
+    assert torch.allclose(policy.predict_next_keypoints(obs), obs[:, -1, :, :2])
+
+
+def test_mint_policy_save_and_load_round_trip(tmp_path):
+    env = ToyKeypointEnv()
+    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
+    policy.set_training_mode(False)
+    obs = _batch(env.observation_space, 4)
+    path = tmp_path / "policy.zip"
+    policy.save(path)
+    loaded = MintGraphPolicy.load(path, device="cpu")
+    assert torch.allclose(loaded.get_distribution(obs).distribution.logits, policy.get_distribution(obs).distribution.logits)
+
+
+# ----------------------------------------------------------------------------- CNN agent
+def test_cnn_agent_architecture_on_lores4a_shape():
+    space = gym.spaces.Box(0, 255, (96, 96, 12), np.uint8)
+    extractor = CnnAgentExtractor(space, features_dim=128)
+    convs = [m for m in extractor.cnn if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 128, 128, 128]
+    assert [c.kernel_size for c in convs] == [(5, 5)] + [(3, 3)] * 4
+    assert [c.stride for c in convs] == [(1, 1)] + [(2, 2)] * 4
+    assert convs[0].in_channels == 12
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in extractor.cnn) == 5
+    assert extractor.linear[0].in_features == 128 * 6 * 6
+    out = extractor(torch.randint(0, 256, (2, 96, 96, 12), dtype=torch.uint8))
+    assert out.shape == (2, 128)
+
+
+def test_cnn_agent_channel_layouts_and_uint8_scaling_agree():
+    hwc = gym.spaces.Box(0, 255, (32, 32, 12), np.uint8)
+    chw = gym.spaces.Box(0, 255, (12, 32, 32), np.uint8)
+    torch.manual_seed(0)
+    a = CnnAgentExtractor(hwc, features_dim=8).eval()
+    b = CnnAgentExtractor(chw, features_dim=8).eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.randint(0, 256, (3, 32, 32, 12), dtype=torch.uint8)
+    out = a(x)
+    assert torch.allclose(out, b(x.permute(0, 3, 1, 2)), atol=1e-5)
+    assert torch.allclose(out, a(x.float() / 255.0), atol=1e-5)
+    with pytest.raises(ValueError, match="expected observations of shape"):
+        a(x.permute(0, 3, 1, 2))
+
+
+def test_cnn_agent_policy_net_arch_and_ppo_smoke():
+    env = ToyKeypointEnv(image=True)
+    model = PPO(CnnAgentPolicy, env, n_steps=32, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=64)
+    policy = model.policy
+    assert isinstance(policy, ActorCriticPolicy) and isinstance(policy.features_extractor, CnnAgentExtractor)
+    widths = [m.out_features for m in policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+    assert widths == [128, 64, 32, 32] and policy.action_net.out_features == 5
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(int(action))
+
+
+# ----------------------------------------------------------------------------- MAGICAL smoke
+def test_ppo_smoke_on_keypoint_wrapped_magical_env():
+    """PPO(MintGraphPolicy) on MoveToCorner through the keypoint wrapper (untrained detector, K=25)."""
+    import mint_rl.envs  # noqa: F401  (registers the magical/ ids)
+    from mint_rl.models import DetectorConfig, MintDetector
+    from mint_rl.wrappers import MintKeypointWrapper
+
+    torch.manual_seed(0)
+    detector = MintDetector(DetectorConfig.for_image(96, 96, num_keypoints=25))
+    env = MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"), detector=detector)
+    assert env.observation_space.shape == (4, 25, 3)
+    model = PPO(MintGraphPolicy, env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(total_timesteps=128)
+    assert model.num_timesteps >= 128
+    assert model.policy.features_extractor.num_keypoints == 25
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(int(action))
+    env.close()
