@@ -134,15 +134,31 @@ def test_mint_policy_keeps_the_extractor_initialisation_under_ortho_init():
     assert torch.allclose(policy.predict_next_keypoints(obs), obs[:, -1, :, :2])
 
 
-def test_mint_policy_save_and_load_round_trip(tmp_path):
+def test_policy_save_and_load_round_trip_without_pickle(tmp_path):
+    from mint_rl.policies import CnnAgentPolicy
+    from mint_rl.policies.serialization import load_policy
+
     env = ToyKeypointEnv()
-    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3)
+    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3, net_arch=[64])
     policy.set_training_mode(False)
     obs = _batch(env.observation_space, 4)
-    path = tmp_path / "policy.zip"
-    policy.save(path)
+    path = policy.save(tmp_path / "policy.safetensors", extra={"task": "toy"})
     loaded = MintGraphPolicy.load(path, device="cpu")
     assert torch.allclose(loaded.get_distribution(obs).distribution.logits, policy.get_distribution(obs).distribution.logits)
+    assert loaded.observation_space == env.observation_space
+    with pytest.raises(ValueError, match="not a CnnAgentPolicy"):
+        CnnAgentPolicy.load(path)
+    # a pickle file is refused without being executed
+    evil = tmp_path / "evil.pt"
+    torch.save({"data": {}, "state_dict": {}}, evil)
+    with pytest.raises(ValueError, match="not a readable safetensors policy file"):
+        load_policy(evil)
+    with pytest.raises(FileNotFoundError):
+        load_policy(tmp_path / "missing.safetensors")
+    # a policy built with a non-JSON-able argument refuses to save
+    custom = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3, activation_fn=torch.nn.Tanh)
+    with pytest.raises(ValueError, match="activation_fn"):
+        custom.save(tmp_path / "custom.safetensors")
 
 
 # ----------------------------------------------------------------------------- CNN agent

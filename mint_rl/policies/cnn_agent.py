@@ -12,7 +12,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import Tensor, nn
 
-from mint_rl.policies.serialization import TrustedLoadMixin
+from mint_rl.policies.serialization import SafePolicyIOMixin
 
 __all__ = ["CnnAgentExtractor", "CnnAgentPolicy", "CNN_AGENT_FILTERS", "CNN_AGENT_NET_ARCH"]
 
@@ -99,7 +99,7 @@ class CnnAgentExtractor(BaseFeaturesExtractor):
         return self.linear(self.cnn(obs.float()))
 
 
-class CnnAgentPolicy(TrustedLoadMixin, ActorCriticPolicy):
+class CnnAgentPolicy(SafePolicyIOMixin, ActorCriticPolicy):
     """SB3 actor-critic preset of the CNN agent: :class:`CnnAgentExtractor` + MLP 128-64-32-32 (ReLU).
 
     ``PPO(CnnAgentPolicy, env)`` and behaviour cloning use it like :class:`MintGraphPolicy`.
@@ -124,5 +124,11 @@ class CnnAgentPolicy(TrustedLoadMixin, ActorCriticPolicy):
             net_arch=net_arch,
             activation_fn=activation_fn,
             features_extractor_class=features_extractor_class,
+            **kwargs,
+        )
+        self._record_kwargs(
+            net_arch=net_arch,
+            activation_fn=None if activation_fn is nn.ReLU else activation_fn,
+            features_extractor_class=None if features_extractor_class is CnnAgentExtractor else features_extractor_class,
             **kwargs,
         )

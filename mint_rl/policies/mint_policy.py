@@ -10,14 +10,14 @@ from stable_baselines3.common.preprocessing import preprocess_obs
 from stable_baselines3.common.type_aliases import Schedule
 from torch import Tensor, nn
 
-from mint_rl.policies.serialization import TrustedLoadMixin
+from mint_rl.policies.serialization import SafePolicyIOMixin
 
 from mint_rl.policies.extractors import KeypointGraphExtractor
 
 __all__ = ["MintGraphPolicy"]
 
 
-class MintGraphPolicy(TrustedLoadMixin, ActorCriticPolicy):
+class MintGraphPolicy(SafePolicyIOMixin, ActorCriticPolicy):
     """Actor-critic policy whose features come from :class:`KeypointGraphExtractor`.
 
     A preset of SB3's ``ActorCriticPolicy``: by default the features extractor is the keypoint
@@ -55,6 +55,13 @@ class MintGraphPolicy(TrustedLoadMixin, ActorCriticPolicy):
             activation_fn=activation_fn,
             features_extractor_class=features_extractor_class,
             features_extractor_kwargs=features_extractor_kwargs,
+            **kwargs,
+        )
+        self._record_kwargs(
+            net_arch=net_arch,
+            features_extractor_kwargs=features_extractor_kwargs,
+            activation_fn=None if activation_fn is nn.ReLU else activation_fn,
+            features_extractor_class=None if features_extractor_class is KeypointGraphExtractor else features_extractor_class,
             **kwargs,
         )
         # SB3's ortho_init re-initialises every Linear of the extractor orthogonally with gain

@@ -1,34 +1,188 @@
-"""Loading policies saved with SB3's ``BasePolicy.save`` under torch >= 2.6.
+"""Saving and loading our SB3 policies without pickle: safetensors weights + JSON description.
 
-SB3 2.2's ``BasePolicy.save`` pickles the constructor arguments (observation and action spaces,
-extractor class, ...) next to the state dict, and its ``load`` calls ``torch.load`` with torch's
-default ``weights_only=True``, which refuses those objects since torch 2.6. The mixin below
-restores SB3's behaviour for our policies by loading with ``weights_only=False``: as with any
-pickle, only load files you trust.
+SB3 2.2's ``BasePolicy.save`` pickles the constructor arguments (spaces, classes, schedules)
+next to the weights, and loading them means executing that pickle. Our policies instead write
+one ``.safetensors`` file whose metadata holds a JSON description of how to rebuild the policy:
+its class name (one of :data:`POLICY_CLASSES`), the observation and action spaces, and the
+JSON-able keyword arguments it was built with. Loading rebuilds the policy from that
+description and loads the tensors; nothing is unpickled.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
 
+import gymnasium as gym
+import numpy as np
 import torch
-from stable_baselines3.common.utils import get_device
 
-__all__ = ["TrustedLoadMixin"]
+__all__ = ["SafePolicyIOMixin", "space_to_json", "space_from_json", "load_policy", "POLICY_FORMAT"]
 
+POLICY_FORMAT = "mint_rl.policy"
+POLICY_FORMAT_VERSION = 1
 _P = TypeVar("_P")
 
 
-class TrustedLoadMixin:
-    """Gives an SB3 policy class a ``load`` that works with files written by its ``save``."""
+def _array_to_json(a: np.ndarray) -> Any:
+    a = np.asarray(a)
+    flat = a.reshape(-1)
+    if flat.size and np.all(flat == flat[0]):
+        return float(flat[0])
+    return a.astype(np.float64).tolist()
+
+
+def space_to_json(space: gym.Space) -> dict[str, Any]:
+    """JSON description of a ``Box`` or ``Discrete`` space.
+
+    Example:
+        >>> space_to_json(gym.spaces.Discrete(18))
+        {'type': 'Discrete', 'n': 18}
+    """
+    if isinstance(space, gym.spaces.Discrete):
+        return {"type": "Discrete", "n": int(space.n)}
+    if isinstance(space, gym.spaces.Box):
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": _array_to_json(space.low),
+            "high": _array_to_json(space.high),
+        }
+    raise TypeError(f"space_to_json: expected a Box or Discrete space, got {type(space).__name__}")
+
+
+def space_from_json(data: Mapping[str, Any]) -> gym.Space:
+    """Inverse of :func:`space_to_json`.
+
+    Example:
+        >>> space_from_json(space_to_json(gym.spaces.Box(0, 255, (2, 3), np.uint8)))
+        Box(0, 255, (2, 3), uint8)
+    """
+    kind = data.get("type")
+    if kind == "Discrete":
+        return gym.spaces.Discrete(int(data["n"]))
+    if kind == "Box":
+        shape = tuple(int(v) for v in data["shape"])
+        dtype = np.dtype(data["dtype"])
+        low = np.broadcast_to(np.asarray(data["low"], np.float64), shape).astype(dtype)
+        high = np.broadcast_to(np.asarray(data["high"], np.float64), shape).astype(dtype)
+        return gym.spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
+    raise ValueError(f"space_from_json: expected type Box or Discrete, got {kind!r}")
+
+
+def _registry() -> dict[str, type]:
+    from mint_rl.policies.cnn_agent import CnnAgentPolicy
+    from mint_rl.policies.mint_policy import MintGraphPolicy
+
+    return {"MintGraphPolicy": MintGraphPolicy, "CnnAgentPolicy": CnnAgentPolicy}
+
+
+POLICY_CLASSES = ("MintGraphPolicy", "CnnAgentPolicy")
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+class SafePolicyIOMixin:
+    """``save(path)`` / ``load(path)`` for our policy classes, in safetensors + JSON (no pickle).
+
+    The concrete class calls :meth:`_record_kwargs` in ``__init__`` with the keyword arguments
+    it was built with; JSON-able ones are saved, and saving a policy built with others (a
+    custom class, a function) raises a clear error rather than writing a file that cannot be
+    rebuilt.
+    """
+
+    _json_kwargs: dict[str, Any]
+    _unsaveable: list[str]
+
+    def _record_kwargs(self, **kwargs: Any) -> None:
+        self._json_kwargs = {k: v for k, v in kwargs.items() if v is not None and _is_json(v)}
+        self._unsaveable = sorted(k for k, v in kwargs.items() if v is not None and not _is_json(v))
+
+    def save(self, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:  # type: ignore[override]
+        """Write the weights and the rebuild description to ``path`` (a ``.safetensors`` file), atomically."""
+        from safetensors.torch import save_model
+
+        path = Path(path)
+        if getattr(self, "_unsaveable", None):
+            raise ValueError(
+                f"{type(self).__name__}.save: keyword arguments {self._unsaveable} are not JSON-able, so the policy "
+                "could not be rebuilt without pickle; save the state_dict yourself"
+            )
+        description = {
+            "format": POLICY_FORMAT,
+            "format_version": POLICY_FORMAT_VERSION,
+            "class": type(self).__name__,
+            "observation_space": space_to_json(self.observation_space),  # type: ignore[attr-defined]
+            "action_space": space_to_json(self.action_space),  # type: ignore[attr-defined]
+            "kwargs": getattr(self, "_json_kwargs", {}),
+            "extra": dict(extra or {}),
+        }
+        try:
+            meta = json.dumps(description)
+        except TypeError as exc:
+            raise ValueError(f"policy keyword arguments must be JSON-able to be saved safely: {exc}") from exc
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+        # save_model stores tensors shared between the policy's extractors once
+        save_model(self, str(tmp), metadata={"mint_rl": meta})  # type: ignore[arg-type]
+        os.replace(tmp, path)
+        return path
 
     @classmethod
-    def load(cls: type[_P], path: Any, device: torch.device | str = "auto") -> _P:
-        """Rebuild the policy saved at ``path`` (by ``policy.save(path)``) on ``device``."""
-        device = get_device(device)
-        saved = torch.load(path, map_location=device, weights_only=False)
-        if not isinstance(saved, dict) or not {"data", "state_dict"} <= saved.keys():
-            raise ValueError(f"{path} does not hold a policy saved with BasePolicy.save")
-        policy = cls(**saved["data"])
-        policy.load_state_dict(saved["state_dict"])  # type: ignore[attr-defined]
-        return policy.to(device)  # type: ignore[attr-defined]
+    def load(cls: type[_P], path: str | os.PathLike, device: torch.device | str = "cpu") -> _P:  # type: ignore[override]
+        """Rebuild a policy saved by :meth:`save` (checks that it is of this class)."""
+        policy = load_policy(path, device)
+        if not isinstance(policy, cls):
+            raise ValueError(f"{path} holds a {type(policy).__name__}, not a {cls.__name__}")
+        return policy
+
+
+def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> Any:
+    """Rebuild any policy saved by :meth:`SafePolicyIOMixin.save` (no pickle is executed).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a mint_rl policy file, an unknown class, or mismatched weights.
+    """
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no policy file at {path}")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = (f.metadata() or {}).get("mint_rl")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable safetensors policy file ({exc})") from exc
+    if meta is None:
+        raise ValueError(f"{path}: safetensors file without mint_rl policy metadata")
+    description = json.loads(meta)
+    if description.get("format") != POLICY_FORMAT:
+        raise ValueError(f"{path}: expected format {POLICY_FORMAT!r}, got {description.get('format')!r}")
+    if int(description.get("format_version", -1)) > POLICY_FORMAT_VERSION:
+        raise ValueError(f"{path}: format version {description['format_version']} is newer than this mint_rl reads")
+    registry = _registry()
+    name = description.get("class")
+    if name not in registry:
+        raise ValueError(f"{path}: unknown policy class {name!r}; expected one of {sorted(registry)}")
+    obs_space = space_from_json(description["observation_space"])
+    act_space = space_from_json(description["action_space"])
+    policy = registry[name](obs_space, act_space, lambda _: 0.0, **description.get("kwargs", {}))
+    try:
+        missing, unexpected = load_model(policy, str(path), strict=False)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not match {name}: {exc}") from exc
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not match {name}: missing {missing}, unexpected {unexpected}")
+    policy.set_training_mode(False)
+    return policy.to(device)
