@@ -81,6 +81,7 @@ class MintKeypointVectorWrapper(VectorEnvWrapper):
     def __init__(self, env: VectorEnv, detector: Any = "magical", history: int = 4, key: Optional[str] = "allo",
                  num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu") -> None:
         super().__init__(env)
+        self.num_envs = env.num_envs  # set here: reading it through the wrapper is deprecated
         self._kp = _BatchedKeypoints(env.single_observation_space, env.num_envs, detector, history, key,
                                      num_keypoints, device)
         self.detector = self._kp.detector

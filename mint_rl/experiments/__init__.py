@@ -1,0 +1,1 @@
+"""End-to-end experiments built from the package's layers (envs + wrappers + policies)."""

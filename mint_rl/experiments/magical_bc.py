@@ -1,0 +1,311 @@
+"""Behaviour cloning on MAGICAL with MINT keypoints or pixels (the paper's Downstream task IV).
+
+The experiment (``scripts/bc_magical.py``):
+
+1. demonstrations — scripted-expert episodes on ``TASK-TestJitter`` seeds (the Demo variant
+   resets to one fixed scene, so its episodes would all be the same), MAGICAL's human demos
+   from a folder, or a file in our demo format;
+2. observations — for the MINT agent, ``(history, K, 3)`` keypoints of a frozen detector on
+   the allocentric 96x96 view (:class:`~mint_rl.wrappers.MintKeypointWrapper`); for the CNN
+   agent, the 4 stacked allocentric 96x96 frames of MAGICAL's ``-LoRes4A`` observation;
+3. behaviour cloning (:func:`mint_rl.policies.train_bc`, imitation's ``bc.BC`` plus the
+   next-keypoint loss for MINT) once per seed;
+4. evaluation — ``eval_episodes`` episodes on ``TASK-Demo`` and on ``TASK-TestJitter`` per
+   seed, scored by ``info["eval_score"]`` at the end (MAGICAL episodes all have the task's
+   fixed length, so a vector env of ``eval_episodes`` sub-envs runs each exactly once, with one
+   detector and one policy forward per step).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+AGENTS = ("mint", "cnn")
+VARIANTS = ("Demo", "TestJitter")
+RESOLUTION = 96
+
+
+@dataclass
+class BCExperimentConfig:
+    """Settings of one BC experiment (defaults: the paper's protocol on this CPU).
+
+    Attributes:
+        task: MAGICAL task (``MoveToRegion``, ``MoveToCorner``, ``MakeLine``).
+        agent: ``"mint"`` (interaction network on keypoints) or ``"cnn"`` (pixels).
+        demos: ``"expert"``, ``"human"`` (needs ``human_dir``) or a path (a folder of MAGICAL
+            ``*.pkl.gz`` demos, or an ``.npz`` file of our demo format).
+        human_dir: folder of MAGICAL human demos for ``demos="human"``.
+        n_demos: demonstrations used for training (paper: 10).
+        seeds: training seeds (paper: 5).
+        epochs: BC epochs; ``None`` means 40 for MINT and twice that for the CNN (paper).
+        eval_episodes: evaluation episodes per variant and seed (paper: 25).
+        detector: pretrained detector name or checkpoint path (MINT agent).
+        history: keypoint frames per observation (paper: 4).
+        deterministic: evaluate with the most likely action instead of sampling. Sampling is
+            the default because the Demo variant is one fixed scene: with argmax actions its
+            25 episodes would be 25 copies of one.
+        demo_seed: first seed of the expert demonstrations.
+        eval_seed: first seed of the evaluation episodes (kept away from the demo seeds).
+        batch_size: BC minibatch size.
+    """
+
+    task: str
+    agent: str = "mint"
+    demos: str = "expert"
+    human_dir: Optional[str] = None
+    n_demos: int = 10
+    seeds: int = 5
+    epochs: Optional[int] = None
+    eval_episodes: int = 25
+    detector: str = "magical"
+    history: int = 4
+    deterministic: bool = False
+    demo_seed: int = 0
+    eval_seed: int = 10_000
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        from mint_rl.envs.registry import TASKS
+
+        if self.task not in TASKS:
+            raise ValueError(f"task: expected one of {list(TASKS)}, got {self.task!r}")
+        if self.agent not in AGENTS:
+            raise ValueError(f"agent: expected one of {list(AGENTS)}, got {self.agent!r}")
+        for name in ("n_demos", "seeds", "eval_episodes", "history", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)!r}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"epochs: expected >= 1, got {self.epochs!r}")
+        if self.demos == "human" and not self.human_dir:
+            raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
+        if self.demos not in ("expert", "human") and not Path(self.demos).exists():
+            raise ValueError(f"demos: expected 'expert', 'human' or an existing path, got {self.demos!r} (no such file or folder)")
+
+    @property
+    def bc_epochs(self) -> int:
+        if self.epochs is not None:
+            return int(self.epochs)
+        return 40 if self.agent == "mint" else 80
+
+
+# --------------------------------------------------------------------------------------------
+# environments
+# --------------------------------------------------------------------------------------------
+
+
+def make_env(task: str, variant: str, agent: str, detector: Any = None, history: int = 4) -> gym.Env:
+    """The single env an agent acts in: keypoints over the allocentric view, or ``-LoRes4A``."""
+    import mint_rl  # noqa: F401  (registers magical/<id>)
+
+    if agent == "cnn":
+        return gym.make(f"magical/{task}-{variant}-LoRes4A-v0")
+    from mint_rl.wrappers import MintKeypointWrapper
+
+    base = gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=RESOLUTION)
+    return MintKeypointWrapper(base, detector=detector, history=history)
+
+
+def make_vector_env(task: str, variant: str, agent: str, n: int, detector: Any = None, history: int = 4) -> gym.vector.VectorEnv:
+    """``n`` sub-envs; for MINT one batched detector forward per step."""
+    import mint_rl  # noqa: F401
+
+    if agent == "cnn":
+        return gym.vector.SyncVectorEnv([lambda: gym.make(f"magical/{task}-{variant}-LoRes4A-v0")] * n)
+    from mint_rl.wrappers import MintKeypointVectorWrapper
+
+    raw = gym.vector.SyncVectorEnv(
+        [lambda: gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=RESOLUTION)] * n
+    )
+    return MintKeypointVectorWrapper(raw, detector=detector, history=history)
+
+
+# --------------------------------------------------------------------------------------------
+# demonstrations
+# --------------------------------------------------------------------------------------------
+
+
+def keypoint_history_obs(rows: np.ndarray, history: int) -> np.ndarray:
+    """``(T, K, 3)`` per-frame keypoints -> ``(T, history, K, 3)`` observations, as the wrapper
+    builds them (oldest first, the first frame repeated at the start).
+
+    Example:
+        >>> rows = np.arange(3, dtype=np.float32).reshape(3, 1, 1).repeat(3, axis=2)
+        >>> keypoint_history_obs(rows, 2)[:, :, 0, 0].tolist()
+        [[0.0, 0.0], [0.0, 1.0], [1.0, 2.0]]
+    """
+    idx = np.arange(len(rows))[:, None] + np.arange(-history + 1, 1)[None, :]
+    return rows[np.clip(idx, 0, None)]
+
+
+def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history: int, batch: int = 256) -> list[Any]:
+    """Replace ``(T+1, H, W, 3)`` frame observations of trajectories by keypoint observations."""
+    from imitation.data import types
+
+    from mint_rl.wrappers.encoder import ImageSpec, KeypointEncoder, load_detector
+
+    det = load_detector(detector)
+    out = []
+    for tr in trajs:
+        frames = np.asarray(tr.obs)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"expected (T, H, W, 3) uint8 frame observations, got {frames.dtype} {frames.shape}")
+        enc = KeypointEncoder(det, ImageSpec(None, frames.shape[1], frames.shape[2], 3))
+        rows = np.concatenate([enc(frames[i : i + batch]) for i in range(0, len(frames), batch)])
+        obs = keypoint_history_obs(rows, history)
+        out.append(types.Trajectory(obs=obs, acts=np.asarray(tr.acts), infos=tr.infos, terminal=tr.terminal))
+    return out
+
+
+def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -> list[Any]:
+    """The training demonstrations in the agent's observation format."""
+    from mint_rl.envs import load_demos, load_human_demos, rollout_expert
+
+    if cfg.demos == "expert":
+        env = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history)
+        try:
+            return rollout_expert(env, cfg.n_demos, seed=cfg.demo_seed, progress=progress)
+        finally:
+            env.close()
+    source = Path(cfg.human_dir if cfg.demos == "human" else cfg.demos)
+    if source.is_file() and source.suffix == ".npz":
+        trajs = load_demos(source)[: cfg.n_demos]
+        first = np.asarray(trajs[0].obs)
+        if cfg.agent == "mint" and first.ndim == 4 and first.shape[-1] == 3:
+            return frames_to_keypoint_trajectories(trajs, detector, cfg.history)
+        return trajs
+    frame_stack = 4 if cfg.agent == "cnn" else 1
+    trajs = load_human_demos(source, cfg.task, view="allo", resolution=RESOLUTION, frame_stack=frame_stack,
+                             limit=cfg.n_demos, progress=progress)
+    if len(trajs) < cfg.n_demos:
+        raise ValueError(f"{source}: found {len(trajs)} {cfg.task} demos, fewer than n_demos={cfg.n_demos}")
+    if cfg.agent == "mint":
+        return frames_to_keypoint_trajectories(trajs, detector, cfg.history)
+    return trajs
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate_vectorized(
+    policy: Any, venv: gym.vector.VectorEnv, seed: int, deterministic: bool
+) -> list[float]:
+    """One episode per sub-env (MAGICAL episodes have a fixed length); ``eval_score`` of each.
+
+    Sub-env ``i`` is reset with ``seed + i``.
+    """
+    n = venv.num_envs
+    obs, _ = venv.reset(seed=[seed + i for i in range(n)])
+    scores: list[Optional[float]] = [None] * n
+    while any(s is None for s in scores):
+        actions, _ = policy.predict(obs, deterministic=deterministic)
+        obs, _, term, trunc, infos = venv.step(actions)
+        for i in np.flatnonzero(np.logical_or(term, trunc)):
+            if scores[i] is None:
+                final = infos["final_info"][i]
+                if "eval_score" not in final:
+                    raise KeyError("MAGICAL episode ended without info['eval_score']")
+                scores[i] = float(final["eval_score"])
+    return [float(s) for s in scores]  # type: ignore[arg-type]
+
+
+@dataclass
+class BCResult:
+    """Scores of one experiment: per variant, per seed, the ``eval_episodes`` scores."""
+
+    config: dict[str, Any]
+    scores: dict[str, list[list[float]]] = field(default_factory=dict)
+    seconds: float = 0.0
+    policy_paths: list[str] = field(default_factory=list)
+
+    def seed_means(self, variant: str) -> np.ndarray:
+        return np.array([np.mean(s) for s in self.scores[variant]])
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean and (population) std over seeds of the per-seed mean score, per variant."""
+        return {v: {"mean": float(self.seed_means(v).mean()), "std": float(self.seed_means(v).std()),
+                    "seeds": len(self.scores[v])} for v in self.scores}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config, "summary": self.summary(), "scores": self.scores,
+                "seconds": self.seconds, "policies": self.policy_paths}
+
+
+def run_bc_experiment(
+    cfg: BCExperimentConfig,
+    out_dir: Optional[Path] = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> BCResult:
+    """Demonstrations once, then per seed: behaviour cloning and evaluation on Demo and TestJitter."""
+    from mint_rl.policies import train_bc
+
+    start = time.perf_counter()
+    detector = None
+    if cfg.agent == "mint":
+        from mint_rl.wrappers.encoder import load_detector
+
+        detector = load_detector(cfg.detector)
+    demos = build_demos(cfg, detector, progress)
+    n_trans = sum(len(d.acts) for d in demos)
+    log(f"{len(demos)} {cfg.demos} demos ({n_trans} transitions) for {cfg.task}, agent {cfg.agent}, "
+        f"{cfg.bc_epochs} epochs x {cfg.seeds} seeds")
+    probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history)
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+    result = BCResult(config=asdict(cfg), scores={v: [] for v in VARIANTS})
+    venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history) for v in VARIANTS}
+    try:
+        for s in range(cfg.seeds):
+            policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
+                              batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress)
+            if out_dir is not None:
+                path = policy.save(Path(out_dir) / "policies" / f"{cfg.task}-{cfg.agent}-seed{s}.safetensors",
+                                   extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)})
+                result.policy_paths.append(str(path))
+            for v in VARIANTS:
+                scores = evaluate_vectorized(policy, venvs[v], cfg.eval_seed + 1000 * s, cfg.deterministic)
+                result.scores[v].append(scores)
+            log(f"seed {s}: " + "  ".join(f"{v} {np.mean(result.scores[v][-1]):.3f}" for v in VARIANTS))
+    finally:
+        for venv in venvs.values():
+            venv.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def record_rollout_gif(policy: Any, cfg: BCExperimentConfig, path: Path, variant: str = "Demo", scale: int = 3) -> Path:
+    """A GIF of one episode of ``policy`` (keypoints drawn for the MINT agent)."""
+    from mint_rl.viz import write_video
+
+    detector = cfg.detector if cfg.agent == "mint" else None
+    env = make_env(cfg.task, variant, cfg.agent, detector, cfg.history)
+    frames = []
+    try:
+        obs, _ = env.reset(seed=cfg.eval_seed)
+        done = False
+        while not done:
+            frame = env.render() if cfg.agent == "mint" else np.asarray(obs)[..., -3:]
+            frames.append(np.kron(frame, np.ones((scale, scale, 1), np.uint8)))
+            action, _ = policy.predict(obs, deterministic=cfg.deterministic)
+            obs, _, term, trunc, _ = env.step(int(action))
+            done = term or trunc
+    finally:
+        env.close()
+    return write_video(frames, path, fps=10)
+
+
+def write_outputs(result: BCResult, out_dir: Path) -> Path:
+    """``OUT/results.json`` with the config, per-seed scores and the summary table."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(result.to_json(), indent=2))
+    return path

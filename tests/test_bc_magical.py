@@ -1,0 +1,80 @@
+"""scripts/bc_magical.py and mint_rl.experiments.magical_bc: plumbing, formats and errors."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mint_rl.experiments.magical_bc import BCExperimentConfig, frames_to_keypoint_trajectories, keypoint_history_obs
+from mint_rl.models import DetectorConfig, MintDetector
+from mint_rl.policies.serialization import load_policy
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "magical-demos"
+
+
+def _script():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bc_magical.py"
+    spec = importlib.util.spec_from_file_location("bc_magical", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_detector(tmp_path_factory):
+    torch.manual_seed(0)
+    det = MintDetector(DetectorConfig.for_image(96, 96, num_keypoints=4, gamma=0.0))
+    return det.save_pretrained(tmp_path_factory.mktemp("det") / "tiny.safetensors")
+
+
+def test_keypoint_history_matches_wrapper_convention():
+    rows = np.random.default_rng(0).random((5, 3, 3)).astype(np.float32)
+    obs = keypoint_history_obs(rows, 4)
+    assert obs.shape == (5, 4, 3, 3)
+    np.testing.assert_array_equal(obs[0], np.repeat(rows[:1], 4, axis=0))  # filled with the first frame
+    np.testing.assert_array_equal(obs[4], rows[1:5])  # oldest first, newest last
+
+
+def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
+    out = tmp_path / "bc"
+    rc = _script().main(["MoveToRegion", "--detector", str(tiny_detector), "--n-demos", "2", "--seeds", "2",
+                         "--epochs", "1", "--eval-episodes", "2", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    keys = [kv.split("=")[0] for kv in last.split()]
+    assert keys == ["demo_score", "testjitter_score"]
+    assert all(0.0 <= float(kv.split("=")[1]) <= 1.0 for kv in last.split())
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["scores"]["Demo"]) == 2 and len(results["scores"]["Demo"][0]) == 2
+    assert abs(results["summary"]["TestJitter"]["mean"] - float(last.split()[1].split("=")[1])) < 1e-4
+    policy = load_policy(results["policies"][0])
+    assert policy.observation_space.shape == (4, 4, 3)
+    assert (out / "MoveToRegion-mint-rollout.gif").stat().st_size > 0
+
+
+def test_argument_errors(tmp_path, capsys):
+    script = _script()
+    assert script.main(["MoveToNowhere"]) == 2
+    assert "expected one of" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--demos", str(tmp_path / "missing")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--demos", "human"]) == 2
+    assert "human_dir" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main(["MoveToCorner", "--agent", "transformer"])
+    with pytest.raises(ValueError, match="n_demos"):
+        BCExperimentConfig(task="MakeLine", n_demos=0)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="MAGICAL human demos not available")
+def test_human_demos_become_keypoint_trajectories(tiny_detector):
+    from mint_rl.envs import load_human_demos
+
+    trajs = load_human_demos(SHARED, "MoveToRegion", view="allo", resolution=96, limit=1)
+    kp = frames_to_keypoint_trajectories(trajs, str(tiny_detector), history=4)
+    assert kp[0].obs.shape == (len(trajs[0].acts) + 1, 4, 4, 3)
+    np.testing.assert_array_equal(kp[0].acts, trajs[0].acts)
+    assert kp[0].infos[-1]["eval_score"] == trajs[0].infos[-1]["eval_score"]
