@@ -24,6 +24,18 @@
 
 namespace {
 
+// The valid-patch pixel (image i, row y0, column x0 of the patch's top-left corner) of a flat
+// index over N x Ho x Wo, with Ho = H - R + 1 and Wo = W - R + 1.
+struct PatchPixel {
+  int64_t i;
+  int y0, x0;
+};
+
+__device__ inline PatchPixel patch_pixel(int64_t idx, int Ho, int Wo) {
+  const int64_t t = idx / Wo;
+  return {t / Ho, static_cast<int>(t % Ho), static_cast<int>(idx % Wo)};
+}
+
 template <typename CountT, int kThreads>
 __global__ void hard_entropy_kernel(const uint8_t* __restrict__ x, float* __restrict__ out, int64_t N,
                                     int H, int W, int R) {
@@ -37,10 +49,9 @@ __global__ void hard_entropy_kernel(const uint8_t* __restrict__ x, float* __rest
   const int64_t total = N * Ho * Wo;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= total) return;
-  const int x0 = static_cast<int>(idx % Wo);
-  const int64_t t = idx / Wo;
-  const int y0 = static_cast<int>(t % Ho);
-  const int64_t i = t / Ho;
+  const PatchPixel p = patch_pixel(idx, Ho, Wo);
+  const int64_t i = p.i;
+  const int y0 = p.y0, x0 = p.x0;
   const float e = mint::hard_patch_entropy<CountT>(x + i * 3 * H * W, H, W, y0, x0, R, counts + threadIdx.x,
                                                    kThreads, delta);
   out[(i * H + y0 + R / 2) * W + x0 + R / 2] = e;
@@ -53,10 +64,9 @@ __global__ void soft_entropy_kernel(const T* __restrict__ x, float* __restrict__
   const int64_t total = N * Ho * Wo;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= total) return;
-  const int x0 = static_cast<int>(idx % Wo);
-  const int64_t t = idx / Wo;
-  const int y0 = static_cast<int>(t % Ho);
-  const int64_t i = t / Ho;
+  const PatchPixel p = patch_pixel(idx, Ho, Wo);
+  const int64_t i = p.i;
+  const int y0 = p.y0, x0 = p.x0;
   double hist[mint::kBins];
   for (int b = 0; b < mint::kBins; ++b) hist[b] = 0.0;
   out[(i * H + y0 + R / 2) * W + x0 + R / 2] =
@@ -71,11 +81,9 @@ __global__ void published_entropy_kernel(const float* __restrict__ x, float* __r
                                          int R, float B) {
   __shared__ float partial[mint::kBins];
   const int Ho = H - R + 1, Wo = W - R + 1;
-  const int64_t pix = blockIdx.x;
-  const int x0 = static_cast<int>(pix % Wo);
-  const int64_t t = pix / Wo;
-  const int y0 = static_cast<int>(t % Ho);
-  const int64_t i = t / Ho;
+  const PatchPixel pp = patch_pixel(blockIdx.x, Ho, Wo);
+  const int64_t i = pp.i;
+  const int y0 = pp.y0, x0 = pp.x0;
   const float* img = x + i * 3 * H * W;
   const int b = threadIdx.x;
   const float L = 1.0f / 256.0f;

@@ -15,13 +15,7 @@ from mint_rl.policies import (
 from mint_rl.policies.graph import batched_edge_index
 
 
-@pytest.fixture(autouse=True)
-def _single_torch_thread():
-    """Tiny networks gain nothing from intra-op threads; on shared cores they lose a lot."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _obs(b: int = 3, t: int = 4, k: int = 6, seed: int = 0) -> torch.Tensor:

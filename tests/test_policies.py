@@ -20,13 +20,7 @@ from mint_rl.policies import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _single_torch_thread():
-    """Tiny networks gain nothing from intra-op threads; on shared cores they lose a lot."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _space(history: int = 4, k: int = 6) -> gym.spaces.Box:
