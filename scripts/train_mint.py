@@ -64,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--checkpoint-every", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=0)
+    p.add_argument("--export", default=None, metavar="NAME",
+                   help="also copy the final detector into the package as pretrained NAME (mint_rl/pretrained/)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -78,6 +80,11 @@ def _image_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.export is not None:
+        from mint_rl.pretrained import PRETRAINED
+
+        if args.export not in PRETRAINED:
+            raise SystemExit(f"--export: expected one of {sorted(PRETRAINED)}, got {args.export!r}")
     out = args.out or Path("runs") / args.preset
     progress = not args.no_progress
     clips = clips_from_sources(args.data or DEFAULT_DATA[args.preset], progress=progress)
@@ -136,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         "detector": str(out / "detector.safetensors"),
     }
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    if args.export:
+        import shutil
+
+        from mint_rl.pretrained import PRETRAINED, PRETRAINED_DIR
+
+        target = PRETRAINED_DIR / PRETRAINED[args.export].filename
+        shutil.copyfile(out / "detector.safetensors", target)
+        print(f"exported {out / 'detector.safetensors'} as pretrained {args.export!r} ({target})", file=sys.stderr)
     print(f"steps={result.steps} frames_per_s={result.frames_per_second:.1f} final_loss={result.last_terms.get('total', float('nan')):.4f}")
     if result.evaluations:
         m = result.evaluations[-1][1]

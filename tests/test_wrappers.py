@@ -217,3 +217,19 @@ def test_magical_env_passes_checkers():
     frame = env.render()
     assert frame.shape == (384, 384, 3)
     env.close()
+
+
+def test_shipped_detectors_load_and_default_wrapper_works():
+    from mint_rl.pretrained import available_names
+
+    assert set(available_names()) == {"magical", "clevrer-like"}
+    magical = MintDetector.from_pretrained("magical")
+    assert magical.config.image_size == (96, 96) and magical.num_keypoints == 25
+    assert sum(p.numel() for p in magical.parameters()) == 58_725
+    clevrer = MintDetector.from_pretrained("clevrer-like")
+    assert clevrer.config.image_size == (96, 160)
+    env = MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"))  # default: detector="magical"
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 25, 3) and obs in env.observation_space
+    assert (obs[-1, :, 2] > 0.5).sum() >= 2  # the trained detector keeps keypoints active on a MAGICAL scene
+    env.close()
