@@ -38,7 +38,7 @@ def parse_args(argv=None):
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--repeats", type=int, default=3, help="repeat each measurement, report the median")
+    p.add_argument("--repeats", type=int, default=3, help="repeat each measurement (single env: --steps x repeats interleaved steps), report the median")
     return p.parse_args(argv)
 
 
@@ -101,11 +101,38 @@ def main(argv=None) -> int:
     n_params = sum(p.numel() for p in detector.parameters())
     med = lambda f: statistics.median(f() for _ in range(args.repeats))  # noqa: E731
 
+    # Interleave raw steps, wrapped steps and bare detector forwards in one loop, so that all
+    # three see the same machine state (CPU frequency, other load); report medians.
     raw_env = gym.make(args.env)
-    raw = med(lambda: time_env_steps(raw_env, args.steps))
-    fwd1 = med(lambda: time_forward(detector, 1, device))
     wrapped_env = MintKeypointWrapper(gym.make(args.env), detector=detector, device=device)
-    wrapped = med(lambda: time_env_steps(wrapped_env, args.steps))
+    raw_times, wrapped_times, fwd_times = [], [], []
+    raw_env.reset(seed=0)
+    wrapped_env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    h, w = detector.config.image_size
+    with torch.inference_mode():
+        for i in range(args.steps * args.repeats):
+            a = int(rng.integers(raw_env.action_space.n))
+            t0 = time.perf_counter()
+            _, _, term, trunc, _ = raw_env.step(a)
+            t1 = time.perf_counter()
+            _, _, wterm, wtrunc, _ = wrapped_env.step(a)
+            t2 = time.perf_counter()
+            frame = torch.from_numpy(wrapped_env.encoder.resize(wrapped_env._last_frame[None]).copy()).permute(0, 3, 1, 2)
+            frame = frame.contiguous().to(device)
+            _sync(device)
+            t3 = time.perf_counter()
+            detector(frame).keypoints.cpu()
+            _sync(device)
+            t4 = time.perf_counter()
+            raw_times.append(t1 - t0)
+            wrapped_times.append(t2 - t1)
+            fwd_times.append(t4 - t3)
+            if term or trunc:
+                raw_env.reset()
+            if wterm or wtrunc:
+                wrapped_env.reset()
+    raw, wrapped, fwd1 = (statistics.median(x) for x in (raw_times, wrapped_times, fwd_times))
     overhead = (wrapped - raw) / fwd1
     print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}")
     print(f"raw env            : {1 / raw:8.1f} steps/s ({raw * 1e3:.2f} ms/step)  [{args.env}]")
@@ -125,11 +152,16 @@ def main(argv=None) -> int:
             if term or trunc:
                 e.reset()
 
-    venv = MintKeypointVectorWrapper(gym.vector.SyncVectorEnv([lambda: gym.make(args.env)] * n), detector=detector, device=device)
+    # copy=False: the wrapper consumes the image batch at once, so the vector env need not copy it
+    venv = MintKeypointVectorWrapper(gym.vector.SyncVectorEnv([lambda: gym.make(args.env)] * n, copy=False), detector=detector, device=device)
     venv.reset(seed=list(range(n)))
     venv.action_space.seed(0)
-    unbatched = med(lambda: time_vector_steps(step_unbatched, max(args.steps // n, 20)))
-    batched = med(lambda: time_vector_steps(lambda: venv.step(venv.action_space.sample()), max(args.steps // n, 20)))
+    # interleaved, one vector step of each at a time, medians
+    unbatched_times, batched_times = [], []
+    for _ in range(max(args.steps // n, 20) * args.repeats):
+        unbatched_times.append(time_vector_steps(step_unbatched, 1))
+        batched_times.append(time_vector_steps(lambda: venv.step(venv.action_space.sample()), 1))
+    unbatched, batched = statistics.median(unbatched_times), statistics.median(batched_times)
     fwd_n = med(lambda: time_forward(detector, n, device))
     print(f"{n} sub-envs, unbatched: {unbatched * 1e3:8.2f} ms per vector step ({n} wrappers, {n} forwards)")
     print(f"{n} sub-envs, batched  : {batched * 1e3:8.2f} ms per vector step (1 forward)  ratio batched/unbatched = {batched / unbatched:.3f} (target <= 1)")

@@ -121,7 +121,8 @@ def make_vector_env(task: str, variant: str, agent: str, n: int, detector: Any =
     from mint_rl.wrappers import MintKeypointVectorWrapper
 
     raw = gym.vector.SyncVectorEnv(
-        [lambda: gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=RESOLUTION)] * n
+        [lambda: gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=RESOLUTION)] * n,
+        copy=False,  # the wrapper turns the image batch into keypoints at once
     )
     return MintKeypointVectorWrapper(raw, detector=detector, history=history)
 
