@@ -233,3 +233,19 @@ def test_shipped_detectors_load_and_default_wrapper_works():
     assert obs.shape == (4, 25, 3) and obs in env.observation_space
     assert (obs[-1, :, 2] > 0.5).sum() >= 2  # the trained detector keeps keypoints active on a MAGICAL scene
     env.close()
+
+
+def test_chunked_and_whole_batch_forwards_agree():
+    from mint_rl.wrappers.encoder import ImageSpec, KeypointEncoder
+
+    det = _random_detector()
+    frames = np.random.default_rng(0).integers(0, 256, (5, 48, 48, 3), dtype=np.uint8)
+    spec = ImageSpec(None, 48, 48, 3)
+    auto = KeypointEncoder(det, spec)  # CPU default: one frame per forward
+    whole = KeypointEncoder(det, spec, chunk_size=5)
+    pairs = KeypointEncoder(det, spec, chunk_size=2)
+    assert auto.chunk_size == 1
+    np.testing.assert_allclose(auto(frames), whole(frames), atol=1e-5)
+    np.testing.assert_allclose(pairs(frames), whole(frames), atol=1e-5)
+    with pytest.raises(ValueError, match="chunk_size"):
+        KeypointEncoder(det, spec, chunk_size=0)

@@ -1,11 +1,13 @@
-"""Batched keypoint wrappers: ONE detector forward per vector step for all sub-environments.
+"""Batched keypoint wrappers: ONE detector call per vector step for all sub-environments.
 
 * :class:`MintKeypointVectorWrapper` wraps a gymnasium ``VectorEnv`` (0.29 API: autoreset,
   ``infos["final_observation"]``);
 * :class:`MintKeypointVecEnv` wraps a stable-baselines3 ``VecEnv`` (and, like
   ``VecTransposeImage``, transforms ``infos[i]["terminal_observation"]``).
 
-Both keep one history per sub-environment; when a sub-environment's episode ends its history
+On CUDA that call is one forward of the whole batch; on CPU the encoder runs it frame by
+frame by default (``chunk_size``, see :class:`~mint_rl.wrappers.encoder.KeypointEncoder`),
+which is faster there. Both keep one history per sub-environment; when a sub-environment's episode ends its history
 is refilled with the first frame of the next episode, and the final observation is encoded
 with the history of the episode that ended. Final frames are batched with the step's frames,
 so each step still runs one forward pass.
@@ -33,10 +35,10 @@ class _BatchedKeypoints:
     """Shared state of the two vector wrappers."""
 
     def __init__(self, single_space: Any, num_envs: int, detector: Any, history: int, key: Optional[str],
-                 num_keypoints: Optional[int], device: Union[str, torch.device]) -> None:
+                 num_keypoints: Optional[int], device: Union[str, torch.device], chunk_size: Optional[int]) -> None:
         image = find_image(single_space, key)
         self.detector = load_detector(detector, num_keypoints)
-        self.encoder = KeypointEncoder(self.detector, image, device)
+        self.encoder = KeypointEncoder(self.detector, image, device, chunk_size)
         self.history = KeypointHistory(num_envs, int(history), self.detector.num_keypoints)
         self.single_space = keypoint_box(int(history), self.detector.num_keypoints)
 
@@ -79,11 +81,12 @@ class MintKeypointVectorWrapper(VectorEnvWrapper):
     """
 
     def __init__(self, env: VectorEnv, detector: Any = "magical", history: int = 4, key: Optional[str] = "allo",
-                 num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu") -> None:
+                 num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu",
+                 chunk_size: Optional[int] = None) -> None:
         super().__init__(env)
         self.num_envs = env.num_envs  # set here: reading it through the wrapper is deprecated
         self._kp = _BatchedKeypoints(env.single_observation_space, env.num_envs, detector, history, key,
-                                     num_keypoints, device)
+                                     num_keypoints, device, chunk_size)
         self.detector = self._kp.detector
         self.single_observation_space = self._kp.single_space
         self.observation_space = batch_space(self.single_observation_space, env.num_envs)
@@ -121,8 +124,10 @@ class MintKeypointVecEnv(VecEnvWrapper):
     """
 
     def __init__(self, venv: VecEnv, detector: Any = "magical", history: int = 4, key: Optional[str] = "allo",
-                 num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu") -> None:
-        self._kp = _BatchedKeypoints(venv.observation_space, venv.num_envs, detector, history, key, num_keypoints, device)
+                 num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu",
+                 chunk_size: Optional[int] = None) -> None:
+        self._kp = _BatchedKeypoints(venv.observation_space, venv.num_envs, detector, history, key, num_keypoints,
+                                     device, chunk_size)
         self.detector = self._kp.detector
         super().__init__(venv, observation_space=self._kp.single_space)
 
