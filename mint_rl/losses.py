@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mint_rl._config import ConfigMixin
 from mint_rl.ops import adjust_sharpness, aggregated_mask, gaussian_maps, heatmap_area, threshold_gaussians
 
 __all__ = [
@@ -49,7 +50,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 @dataclass
-class LossConfig:
+class LossConfig(ConfigMixin):
     """Weights and hyperparameters of the MINT loss (defaults: the authors' CLEVRER run).
 
     Attributes:
@@ -155,21 +156,6 @@ class LossConfig:
     def uses_temporal(self) -> bool:
         """Whether the loss needs windows of at least two frames."""
         return self.lambda_mce > 0 or self.lambda_it > 0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LossConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"LossConfig.from_dict: unknown keys {unknown}; expected a subset of {sorted(names)}")
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> "LossConfig":
-        return dataclasses.replace(self, **changes)
 
 
 #: Named presets from the authors' run scripts (NOTES.md). The reference map sizes are the

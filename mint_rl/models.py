@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import nn
 
+from mint_rl._config import ConfigMixin
 from mint_rl.ops import active_status, normalize_frames, spatial_soft_argmax
 
 __all__ = [
@@ -63,7 +64,7 @@ def _as_int_tuple(value: Any, length: int, name: str) -> tuple[int, ...]:
 
 
 @dataclass
-class DetectorConfig:
+class DetectorConfig(ConfigMixin):
     """Hyperparameters of :class:`MintDetector` (defaults: the paper's CLEVRER setting).
 
     Attributes:
@@ -155,26 +156,6 @@ class DetectorConfig:
     def feature_map_size(self) -> tuple[int, int]:
         """Feature-map ``(h, w)`` for :attr:`image_size`."""
         return self.map_size_for(*self.image_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (tuples as lists)."""
-        d = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        if not isinstance(data, dict):
-            raise ValueError(f"DetectorConfig.from_dict: expected a dict, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"DetectorConfig.from_dict: unknown keys {unknown}; expected a subset of {sorted(names)}")
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> "DetectorConfig":
-        """Copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
 
 
 #: Named presets from the authors' run scripts (NOTES.md / paper Appendix E.2).

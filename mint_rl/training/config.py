@@ -6,9 +6,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from mint_rl._config import ConfigMixin
+
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """How :class:`mint_rl.training.Trainer` optimises a detector.
 
     Defaults are the authors' CLEVRER run (Adam, lr 1e-3, weight decay 1e-5, gradient norm
@@ -65,20 +67,6 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig: expected weight_decay >= 0 and grad_clip > 0, got {self.weight_decay!r}, {self.grad_clip!r}"
             )
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"TrainConfig.from_dict: unknown keys {unknown}; expected a subset of {sorted(names)}")
-        return cls(**data)
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
 
 
 #: The authors' optimisation settings per dataset (NOTES.md, "Authors' hyperparameters").
