@@ -63,7 +63,8 @@ def _version() -> str:
     return __version__
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -111,11 +112,11 @@ def save_checkpoint(
     }
     blob = save(tensors, metadata=meta)
     if path.suffix == ".safetensors":
-        _atomic_write_bytes(path, blob)
+        atomic_write_bytes(path, blob)
         return path
     if path.exists() and not path.is_dir():
         raise CheckpointError(f"save_checkpoint: expected a directory or a '*.safetensors' path, got the file {path}")
-    _atomic_write_bytes(path / WEIGHTS_NAME, blob)
+    atomic_write_bytes(path / WEIGHTS_NAME, blob)
     readable = {
         "format": meta["format"],
         "format_version": FORMAT_VERSION,
@@ -123,7 +124,7 @@ def save_checkpoint(
         "config": config,
         "extra": extra or {},
     }
-    _atomic_write_bytes(path / CONFIG_NAME, (json.dumps(readable, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path / CONFIG_NAME, (json.dumps(readable, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 

@@ -153,11 +153,14 @@ def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history
 
     det = load_detector(detector)
     out = []
+    enc = None
     for tr in trajs:
         frames = np.asarray(tr.obs)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"expected (T, H, W, 3) uint8 frame observations, got {frames.dtype} {frames.shape}")
-        enc = KeypointEncoder(det, ImageSpec(None, frames.shape[1], frames.shape[2], 3))
+        spec = ImageSpec(None, frames.shape[1], frames.shape[2], 3)
+        if enc is None or enc.image != spec:
+            enc = KeypointEncoder(det, spec)
         rows = np.concatenate([enc(frames[i : i + batch]) for i in range(0, len(frames), batch)])
         obs = keypoint_history_obs(rows, history)
         out.append(types.Trajectory(obs=obs, acts=np.asarray(tr.acts), infos=tr.infos, terminal=tr.terminal))

@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
+from mint_rl.checkpoint import atomic_write_bytes
 from mint_rl.losses import LossConfig, entropy_targets, mint_loss
 from mint_rl.models import MintDetector
 from mint_rl.training.config import TrainConfig
@@ -143,12 +144,6 @@ def _collate_frames(dataset: Dataset, indices: Sequence[int]) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # checkpoints
 # ---------------------------------------------------------------------------------------------
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def latest_checkpoint(out_dir: str | os.PathLike) -> Optional[Path]:
@@ -268,7 +263,7 @@ class Trainer:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _atomic_write_text(ckpt_root / LATEST_NAME, name + "\n")
+        atomic_write_bytes(ckpt_root / LATEST_NAME, (name + "\n").encode())
         kept = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir())
         for old in kept[: -self.config.keep_checkpoints]:
             shutil.rmtree(old, ignore_errors=True)
