@@ -53,6 +53,52 @@ def _deconv_out(n: int, kernel: int, stride: int) -> int:
     return (n - 1) * stride + kernel
 
 
+def receptive_field_centres(
+    n: int, conv_strides: tuple[int, ...], deconv_strides: tuple[int, ...]
+) -> tuple[int, float, float]:
+    """Length ``m`` of the raw feature-map axis for an input axis of ``n`` pixels, and the affine map
+    ``pixel = a * index + b`` from a map index to the input pixel at the centre of its receptive field.
+
+    A convolution (kernel ``k``, stride ``s``, padding ``p``) centres output ``o`` on input
+    ``s*o - p + (k-1)/2``; a transposed convolution (padding 0) centres output ``o`` on input
+    ``(o - (k-1)/2) / s``. Composing the six layers gives ``(a, b)``.
+
+    Example:
+        >>> receptive_field_centres(160, (3, 2, 2), (1, 2, 2))   # map pixel o sits on image pixel 3o - 20
+        (67, 3.0, -20.0)
+    """
+    a, b = 1.0, 0.0  # pixel = a * index + b, for the index of the layer reached so far
+    m = n
+    for k, s in zip(_CONV_KERNELS, conv_strides):
+        m = _conv_out(m, k, s, _CONV_PADDING)
+        b = a * (-_CONV_PADDING + (k - 1) / 2) + b
+        a = a * s
+    for k, s in zip(_DECONV_KERNELS, deconv_strides):
+        m = _deconv_out(m, k, s)
+        b = b - a * (k - 1) / 2 / s
+        a = a / s
+    return m, a, b
+
+
+def image_crop(n: int, conv_strides: tuple[int, ...], deconv_strides: tuple[int, ...]) -> tuple[int, int]:
+    """``(start, stop)`` of the raw feature-map indices whose receptive-field centres lie inside
+    ``[0, n - 1]``: the part of the map that is aligned with the input image (see
+    :attr:`DetectorConfig.crop_to_image`).
+
+    Example:
+        >>> image_crop(160, (3, 2, 2), (1, 2, 2))    # indices 7..59 sit on pixels 1..157
+        (7, 60)
+    """
+    import math
+
+    m, a, b = receptive_field_centres(n, conv_strides, deconv_strides)
+    start = max(0, math.ceil(-b / a - 1e-9))
+    stop = min(m, math.floor((n - 1 - b) / a + 1e-9) + 1)
+    if stop - start < 2:
+        return 0, m
+    return start, stop
+
+
 def _as_int_tuple(value: Any, length: int, name: str) -> tuple[int, ...]:
     try:
         out = tuple(int(v) for v in value)
@@ -83,6 +129,14 @@ class DetectorConfig(ConfigMixin):
             pass (straight-through; see :func:`mint_rl.ops.active_status`), or ``None`` for
             the plain steep sigmoid of the paper, whose gradient vanishes once a keypoint is off.
         leaky_slope: negative slope of the LeakyReLUs.
+        crop_to_image: crop the decoder output to the map pixels whose receptive fields are
+            centred inside the image (:func:`image_crop`). The soft-argmax and the losses treat
+            the map's corners as the image's corners; the paper's uncropped maps break that: on
+            a 160x96 input the 67-pixel-wide map's natural stride is 3 image pixels, not 160/67,
+            so a keypoint that follows an object moves only 0.8 times as far as the object and
+            lands up to ~16 px off it near the borders. Cropped, the maps are 53x32 there (160x107
+            at 480x320, 127x127 at 96x96) and the residual misalignment is below one map pixel.
+            ``False`` is the paper's geometry (and what checkpoints without this field used).
     """
 
     in_channels: int = 3
@@ -94,6 +148,14 @@ class DetectorConfig(ConfigMixin):
     status_sharpness: float = 1000.0
     status_surrogate: Optional[float] = None
     leaky_slope: float = 0.01
+    crop_to_image: bool = True
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DetectorConfig":
+        """Like :meth:`ConfigMixin.from_dict`; a config saved before ``crop_to_image`` existed means ``False``."""
+        if isinstance(data, dict) and "crop_to_image" not in data:
+            data = {**data, "crop_to_image": False}
+        return super().from_dict(data)
 
     def __post_init__(self) -> None:
         if int(self.in_channels) < 1:
@@ -114,6 +176,7 @@ class DetectorConfig(ConfigMixin):
                 raise ValueError(f"DetectorConfig.status_surrogate: expected None or > 0, got {self.status_surrogate}")
             self.status_surrogate = float(self.status_surrogate)
         self.leaky_slope = float(self.leaky_slope)
+        self.crop_to_image = bool(self.crop_to_image)
         self.map_size_for(*self.image_size)  # raises for images too small for the strides
 
     @classmethod
@@ -122,9 +185,11 @@ class DetectorConfig(ConfigMixin):
 
         Example:
             >>> DetectorConfig.for_image(96, 96).feature_map_size
-            (135, 135)
+            (127, 127)
             >>> DetectorConfig.for_image(96, 160).feature_map_size
-            (43, 67)
+            (32, 53)
+            >>> DetectorConfig.for_image(96, 96, crop_to_image=False).feature_map_size
+            (135, 135)
         """
         conv, deconv = _SMALL_STRIDES if width < SMALL_IMAGE_WIDTH else _LARGE_STRIDES
         kwargs.setdefault("conv_strides", conv)
@@ -136,20 +201,33 @@ class DetectorConfig(ConfigMixin):
 
         Example:
             >>> DetectorConfig().map_size_for(320, 480)
+            (107, 160)
+            >>> DetectorConfig(crop_to_image=False).map_size_for(320, 480)
             (119, 171)
+        """
+        return tuple(stop - start for start, stop in self.map_crop_for(height, width))  # type: ignore[return-value]
+
+    def map_crop_for(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``((y0, y1), (x0, x1))``: the slice of the raw decoder output kept for a ``height x width`` input.
+
+        Example:
+            >>> DetectorConfig.for_image(96, 160).map_crop_for(96, 160)
+            ((7, 39), (7, 60))
         """
         out = []
         for n, axis in ((height, "height"), (width, "width")):
+            m = n
             for k, s in zip(_CONV_KERNELS, self.conv_strides):
-                n = _conv_out(n, k, s, _CONV_PADDING)
-                if n < 1:
+                m = _conv_out(m, k, s, _CONV_PADDING)
+                if m < 1:
                     raise ValueError(
                         f"DetectorConfig: image {axis} too small for conv strides {self.conv_strides} "
                         f"(got {height}x{width})"
                     )
-            for k, s in zip(_DECONV_KERNELS, self.deconv_strides):
-                n = _deconv_out(n, k, s)
-            out.append(n)
+            if self.crop_to_image:
+                out.append(image_crop(n, self.conv_strides, self.deconv_strides))
+            else:
+                out.append((0, receptive_field_centres(n, self.conv_strides, self.deconv_strides)[0]))
         return out[0], out[1]
 
     @property
@@ -170,7 +248,7 @@ def detector_preset(name: str, **overrides: Any) -> DetectorConfig:
 
     Example:
         >>> detector_preset("magical").feature_map_size
-        (135, 135)
+        (127, 127)
         >>> detector_preset("clevrer", num_keypoints=10).num_keypoints
         10
     """
@@ -212,7 +290,7 @@ class MintDetector(nn.Module):
         >>> model = MintDetector(DetectorConfig.for_image(96, 96, num_keypoints=4))
         >>> out = model(torch.zeros(2, 3, 3, 96, 96, dtype=torch.uint8))
         >>> out.keypoints.shape, out.status.shape, out.feature_maps.shape
-        (torch.Size([2, 3, 4, 2]), torch.Size([2, 3, 4]), torch.Size([2, 3, 4, 135, 135]))
+        (torch.Size([2, 3, 4, 2]), torch.Size([2, 3, 4]), torch.Size([2, 3, 4, 127, 127]))
     """
 
     def __init__(self, config: DetectorConfig | None = None, **overrides: Any) -> None:
@@ -255,7 +333,11 @@ class MintDetector(nn.Module):
     def feature_maps(self, frames: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` frames on 0..255 -> ``(B, K, h, w)`` positive feature maps."""
         x = normalize_frames(frames)
-        return self.softplus(self.decoder(self.encoder(x)))
+        maps = self.decoder(self.encoder(x))
+        if self.config.crop_to_image:
+            (y0, y1), (x0, x1) = self.config.map_crop_for(frames.shape[-2], frames.shape[-1])
+            maps = maps[..., y0:y1, x0:x1]
+        return self.softplus(maps)
 
     def forward(self, frames: torch.Tensor) -> DetectorOutput:
         """Detect keypoints in ``(B, C, H, W)`` or ``(B, T, C, H, W)`` frames (0..255 scale)."""

@@ -30,15 +30,79 @@ def test_layer_structure():
 
 
 def test_feature_map_sizes():
-    assert DetectorConfig().feature_map_size == (119, 171)  # 480x320 -> 171x119
-    assert detector_preset("magical").feature_map_size == (135, 135)
+    # the paper's uncropped geometry (NOTES.md: 480x320 -> 171x119, 96x96 -> 135x135)
+    assert DetectorConfig(crop_to_image=False).feature_map_size == (119, 171)
+    assert detector_preset("magical", crop_to_image=False).feature_map_size == (135, 135)
+    # cropped to the image-aligned part (default)
+    assert DetectorConfig().feature_map_size == (107, 160)
+    assert detector_preset("magical").feature_map_size == (127, 127)
     assert DetectorConfig.for_image(96, 96).conv_strides == (3, 2, 1)
     assert DetectorConfig.for_image(320, 480).conv_strides == (3, 2, 2)
-    model = MintDetector(DetectorConfig(num_keypoints=2))
-    out = model(torch.zeros(1, 3, 320, 480, dtype=torch.uint8))
-    assert out.feature_maps.shape == (1, 2, 119, 171)
-    small = MintDetector(detector_preset("magical", num_keypoints=2))
-    assert small(torch.zeros(1, 3, 96, 96)).feature_maps.shape == (1, 2, 135, 135)
+    for crop, size in ((False, (119, 171)), (True, (107, 160))):
+        model = MintDetector(DetectorConfig(num_keypoints=2, crop_to_image=crop))
+        assert model(torch.zeros(1, 3, 320, 480, dtype=torch.uint8)).feature_maps.shape == (1, 2, *size)
+    for crop, size in ((False, (135, 135)), (True, (127, 127))):
+        small = MintDetector(detector_preset("magical", num_keypoints=2, crop_to_image=crop))
+        assert small(torch.zeros(1, 3, 96, 96)).feature_maps.shape == (1, 2, *size)
+
+
+def _receptive_field_centroids(config: DetectorConfig, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input-gradient centroid of every map pixel of a network whose layers all average (no learning)."""
+    model = MintDetector(config).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                m.weight.fill_(1.0 / m.weight[0].numel())
+                m.bias.zero_()
+    h, w = config.map_size_for(height, width)
+    frames = torch.full((1, 3, height, width), 200.0, requires_grad=True)
+    maps = model.feature_maps(frames)[0, 0]
+    cy, cx = torch.zeros(h), torch.zeros(w)
+    ys, xs = torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64)
+    for i in range(h):
+        (g,) = torch.autograd.grad(maps[i, w // 2], frames, retain_graph=True)
+        g = g[0].abs().sum(0).double()
+        cy[i] = (g.sum(1) * ys).sum() / g.sum()
+    for j in range(w):
+        (g,) = torch.autograd.grad(maps[h // 2, j], frames, retain_graph=True)
+        g = g[0].abs().sum(0).double()
+        cx[j] = (g.sum(0) * xs).sum() / g.sum()
+    return cy, cx
+
+
+@pytest.mark.parametrize("size", [(96, 160), (96, 96)])
+def test_cropped_maps_line_up_with_the_image(size):
+    """Independent check of the crop: the receptive-field centre of each map pixel, measured by
+    back-propagation through an averaging network, must follow the map's [-1, 1] grid stretched
+    over the image (away from the borders, where zero padding pulls the centroid inwards)."""
+    height, width = size
+
+    def fitted_error(c: torch.Tensor, n: int) -> float:
+        # transposed convolutions make the centroids zig-zag around a line (checkerboard);
+        # compare the fitted line with the map grid stretched over the image
+        idx = torch.arange(len(c), dtype=torch.float64)
+        inner = slice(len(c) // 4, len(c) - len(c) // 4)
+        a = torch.stack([idx[inner], torch.ones_like(idx[inner])], 1)
+        slope, icpt = torch.linalg.lstsq(a, c[inner].double().unsqueeze(1)).solution.flatten().tolist()
+        line = slope * idx + icpt
+        return float((line - torch.linspace(0, n - 1, len(c), dtype=torch.float64)).abs().max())
+
+    cy, cx = _receptive_field_centroids(DetectorConfig.for_image(height, width, num_keypoints=1), height, width)
+    # within one map pixel everywhere (a map pixel is ~3 image pixels at 160x96, 0.75 at 96x96)
+    assert fitted_error(cy, height) < (height - 1) / (len(cy) - 1)
+    assert fitted_error(cx, width) < (width - 1) / (len(cx) - 1)
+    # the paper's uncropped maps drift by many pixels (a keypoint moves 0.8x the object on 160-px inputs)
+    cy, cx = _receptive_field_centroids(
+        DetectorConfig.for_image(height, width, num_keypoints=1, crop_to_image=False), height, width
+    )
+    assert fitted_error(cx, width) > (10.0 if width == 160 else 3.0)
+
+
+def test_config_without_crop_field_loads_as_uncropped():
+    d = DetectorConfig().to_dict()
+    assert d["crop_to_image"] is True
+    del d["crop_to_image"]
+    assert DetectorConfig.from_dict(d).crop_to_image is False
 
 
 def test_forward_outputs_and_video_input():

@@ -1,5 +1,6 @@
 """The detector trainer: resume equivalence, checkpoints, DDP smoke, bad input."""
 
+import json
 import os
 import subprocess
 import sys
@@ -150,3 +151,16 @@ def test_unknown_data_source_lists_forms():
         clips_from_source("nonsense-that-is-not-a-dir")
     with pytest.raises(ValueError, match="positive count"):
         clips_from_source("generate:zero")
+
+
+def test_eval_magical_coverage_script(tmp_path, capsys):
+    pytest.importorskip("magical")
+    out = tmp_path / "cov"
+    lines = _run_script("eval_magical_coverage", ["--detector", "magical", "--tasks", "MoveToRegion", "--episodes", "1",
+                                                  "--variants", "Demo", "--out", str(out), "--no-progress"], capsys)
+    last = dict(kv.split("=") for kv in lines[-1].split())
+    assert list(last) == ["robot", "blocks", "all_objects"]
+    # MoveToRegion has no blocks: every object covered == robot covered
+    assert float(last["all_objects"]) == float(last["robot"]) and 0.0 <= float(last["robot"]) <= 1.0
+    data = json.loads((out / "coverage.json").read_text())
+    assert data["per_task"]["MoveToRegion"]["frames"] == 41  # 40 steps + the reset frame
