@@ -67,6 +67,10 @@ def test_argument_errors(tmp_path, capsys):
         script.main(["MoveToCorner", "--agent", "transformer"])
     with pytest.raises(ValueError, match="n_demos"):
         BCExperimentConfig(task="MakeLine", n_demos=0)
+    assert script.main(["MoveToCorner", "--demo-noise", "1.5"]) == 2
+    assert "demo_noise" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="only applies to scripted-expert"):
+        BCExperimentConfig(task="MakeLine", demos="human", human_dir=str(tmp_path), demo_noise=0.2)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="MAGICAL human demos not available")

@@ -59,6 +59,50 @@ def test_rollout_is_seeded(expert_trajs):
     np.testing.assert_array_equal(again[0].acts, expert_trajs[1].acts)
 
 
+def test_action_noise_records_expert_labels_and_executes_random_actions():
+    """DART-style demos: the trajectory holds the expert's actions, the env got noisy ones."""
+    import gymnasium
+
+    from mint_rl.envs.experts import expert_for
+
+    executed, labels = [], []
+
+    class Recorder(gymnasium.Wrapper):
+        def step(self, action):
+            executed.append(int(action))
+            return self.env.step(action)
+
+    class LabelExpert:
+        def __init__(self):
+            self.inner = expert_for("MoveToCorner")
+
+        def reset(self, state):
+            self.inner.reset(state)
+
+        def act(self, state):
+            labels.append(int(self.inner.act(state)))
+            return labels[-1]
+
+    env = Recorder(make_magical_env("MoveToCorner", "TestJitter", view="state"))
+    try:
+        noisy = rollout_expert(env, 2, seed=3, expert_factory=LabelExpert, progress=False, action_noise=0.3)
+        n_noisy = len(executed)
+        clean = rollout_expert(env, 2, seed=3, progress=False)
+    finally:
+        env.close()
+    acts = np.concatenate([t.acts for t in noisy])
+    np.testing.assert_array_equal(acts, labels)  # labels are the expert's choices
+    differs = np.mean(np.array(executed[:n_noisy]) != acts)
+    assert 0.15 < differs < 0.35  # ~0.3 * 17/18 of the executed actions were replaced
+    assert not all(np.array_equal(a.obs, b.obs) for a, b in zip(noisy, clean))
+    again = rollout_expert("MoveToCorner-TestJitter-v0", 2, seed=3, env_kwargs={"view": "state"}, progress=False,
+                           action_noise=0.3)
+    for a, b in zip(noisy, again):  # reproducible per seed
+        np.testing.assert_array_equal(a.acts, b.acts)
+    with pytest.raises(ValueError, match="action_noise"):
+        rollout_expert(env, 1, action_noise=1.5)
+
+
 def test_roundtrip_array_obs(expert_trajs, tmp_path):
     path = save_demos(tmp_path / "demos", expert_trajs, "MoveToRegion-TestJitter-v0", seeds=[5, 6])
     assert path.name == "demos.npz"

@@ -102,8 +102,15 @@ def rollout_expert(
     expert_factory: Optional[Callable[[], Any]] = None,
     env_kwargs: Optional[dict] = None,
     progress: bool = True,
+    action_noise: float = 0.0,
 ) -> list[Any]:
     """Roll the scripted expert out for ``n_episodes`` episodes, episode ``i`` seeded ``seed + i``.
+
+    With ``action_noise = p > 0`` the demonstrations are collected DART-style (Laskey et al.,
+    2017): at each step, with probability ``p``, a uniformly random action is executed instead
+    of the expert's, but the expert's action is what the trajectory records. The expert then
+    demonstrates how to recover from small deviations, which behaviour cloning otherwise never
+    sees. The noise is drawn from a generator seeded with the episode seed (reproducible).
 
     Args:
         env: a gymnasium env around a MAGICAL env (ours or ``gymnasium.make("magical/...")``),
@@ -114,6 +121,7 @@ def rollout_expert(
         expert_factory: builds a fresh expert per episode; default: the task's scripted expert.
         env_kwargs: keyword arguments for ``gymnasium.make`` when ``env`` is an id.
         progress: show a tqdm progress bar.
+        action_noise: probability in ``[0, 1)`` of executing a random action (see above).
 
     Returns:
         One trajectory per episode; scores via :func:`trajectory_scores`.
@@ -133,6 +141,8 @@ def rollout_expert(
 
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
         raise ValueError(f"n_episodes: expected an int >= 1, got {n_episodes!r}")
+    if not 0.0 <= float(action_noise) < 1.0:
+        raise ValueError(f"action_noise: expected a probability in [0, 1), got {action_noise!r}")
     own = isinstance(env, str)
     if own:
         parsed = parse_magical_id(env)
@@ -150,10 +160,15 @@ def rollout_expert(
             state = read_state(env)
             expert.reset(state)
             obs_list, acts, scores = [obs], [], []
+            noise_rng = np.random.default_rng([int(seed) + i, 7])
+            n_actions = int(env.action_space.n)
             done = False
             while not done:
                 action = int(expert.act(state))
-                obs, _, terminated, truncated, info = env.step(action)
+                executed = action
+                if action_noise > 0 and noise_rng.random() < action_noise:
+                    executed = int(noise_rng.integers(n_actions))
+                obs, _, terminated, truncated, info = env.step(executed)
                 state = read_state(env)
                 obs_list.append(obs)
                 acts.append(action)

@@ -54,6 +54,9 @@ class BCExperimentConfig:
         demo_seed: first seed of the expert demonstrations.
         eval_seed: first seed of the evaluation episodes (kept away from the demo seeds).
         batch_size: BC minibatch size.
+        demo_noise: for expert demos, the probability of executing a random action while the
+            expert's action is recorded (DART; :func:`mint_rl.envs.rollout_expert`). 0 is the
+            paper's protocol.
     """
 
     task: str
@@ -70,6 +73,7 @@ class BCExperimentConfig:
     demo_seed: int = 0
     eval_seed: int = 10_000
     batch_size: int = 32
+    demo_noise: float = 0.0
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -85,6 +89,10 @@ class BCExperimentConfig:
             raise ValueError(f"epochs: expected >= 1, got {self.epochs!r}")
         if self.demos == "human" and not self.human_dir:
             raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
+        if not 0.0 <= self.demo_noise < 1.0:
+            raise ValueError(f"demo_noise: expected a probability in [0, 1), got {self.demo_noise!r}")
+        if self.demo_noise > 0 and self.demos != "expert":
+            raise ValueError(f"demo_noise only applies to scripted-expert demos, got demos={self.demos!r}")
         if self.demos not in ("expert", "human") and not Path(self.demos).exists():
             raise ValueError(f"demos: expected 'expert', 'human' or an existing path, got {self.demos!r} (no such file or folder)")
 
@@ -174,7 +182,7 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
     if cfg.demos == "expert":
         env = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history)
         try:
-            return rollout_expert(env, cfg.n_demos, seed=cfg.demo_seed, progress=progress)
+            return rollout_expert(env, cfg.n_demos, seed=cfg.demo_seed, progress=progress, action_noise=cfg.demo_noise)
         finally:
             env.close()
     source = Path(cfg.human_dir if cfg.demos == "human" else cfg.demos)
