@@ -76,14 +76,16 @@ def test_bad_observation_shapes_are_clear(shape):
 
 
 # ----------------------------------------------------------------------------- the layer
-def test_forward_implements_the_update_equations():
-    net = _net(k=4)
+@pytest.mark.parametrize("layers", [1, 0, 2])
+def test_forward_implements_the_update_equations(layers):
+    net = _net(k=4, mlp_hidden_layers=layers)
     h = torch.randn(4, net.hidden_dim)
     ei = fully_connected_edge_index(4)
     out = net(h, ei)
     expected = []
     for i in range(4):
         effects = sum(net.relational_model(torch.cat([h[i], h[j]])) for j in range(4) if j != i)
+        assert torch.allclose(effects, sum(net.relational(h[i], h[j]) for j in range(4) if j != i))
         expected.append(net.object_model(torch.cat([h[i], effects])))
     assert torch.allclose(out, torch.stack(expected), atol=1e-5)
 
