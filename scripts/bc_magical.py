@@ -35,13 +35,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--human-dir", default=None, help="folder of MAGICAL human demos (*.pkl.gz)")
     p.add_argument("--n-demos", type=int, default=10)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=None, help="BC epochs (default 40 for mint, 80 for cnn)")
+    p.add_argument("--epochs", type=int, default=None, help="BC epochs (default 150 for mint, 300 for cnn)")
     p.add_argument("--agent", choices=AGENTS, default="mint")
     p.add_argument("--detector", default="magical", help="pretrained name or checkpoint path (mint agent)")
     p.add_argument("--eval-episodes", type=int, default=25)
     p.add_argument("--demo-noise", type=float, default=0.0,
                    help="expert demos: probability of executing a random action while recording the expert's (DART)")
-    p.add_argument("--deterministic", action="store_true", help="argmax actions in evaluation (default: sample)")
+    p.add_argument("--sample", action="store_true",
+                   help="sample actions from the policy in evaluation (default: argmax, SB3's deterministic=True)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/bc/TASK-AGENT)")
     p.add_argument("--no-gif", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
         cfg = BCExperimentConfig(task=args.task, agent=args.agent, demos=args.demos, human_dir=args.human_dir,
                                  n_demos=args.n_demos, seeds=args.seeds, epochs=args.epochs,
                                  eval_episodes=args.eval_episodes, detector=args.detector,
-                                 deterministic=args.deterministic, demo_noise=args.demo_noise)
+                                 deterministic=not args.sample, demo_noise=args.demo_noise)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
