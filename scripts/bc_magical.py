@@ -39,6 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--agent", choices=AGENTS, default="mint")
     p.add_argument("--detector", default="magical", help="pretrained name or checkpoint path (mint agent)")
     p.add_argument("--eval-episodes", type=int, default=25)
+    p.add_argument("--demo-variant", choices=VARIANTS, default="TestJitter",
+                   help="variant the scripted expert demonstrates on (Demo needs --demo-noise > 0)")
     p.add_argument("--demo-noise", type=float, default=0.0,
                    help="expert demos: probability of executing a random action while recording the expert's (DART)")
     p.add_argument("--sample", action="store_true",
@@ -58,7 +60,8 @@ def main(argv=None) -> int:
         cfg = BCExperimentConfig(task=args.task, agent=args.agent, demos=args.demos, human_dir=args.human_dir,
                                  n_demos=args.n_demos, seeds=args.seeds, epochs=args.epochs,
                                  eval_episodes=args.eval_episodes, detector=args.detector,
-                                 deterministic=not args.sample, demo_noise=args.demo_noise)
+                                 deterministic=not args.sample, demo_noise=args.demo_noise,
+                                 demo_variant=args.demo_variant)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -69,6 +69,10 @@ def test_argument_errors(tmp_path, capsys):
         BCExperimentConfig(task="MakeLine", n_demos=0)
     assert script.main(["MoveToCorner", "--demo-noise", "1.5"]) == 2
     assert "demo_noise" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="identical expert demos"):
+        BCExperimentConfig(task="MakeLine", demo_variant="Demo")
+    with pytest.raises(ValueError, match="demo_variant"):
+        BCExperimentConfig(task="MakeLine", demo_variant="TestAllDemo")
     with pytest.raises(ValueError, match="only applies to scripted-expert"):
         BCExperimentConfig(task="MakeLine", demos="human", human_dir=str(tmp_path), demo_noise=0.2)
 

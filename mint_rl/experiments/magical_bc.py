@@ -60,8 +60,11 @@ class BCExperimentConfig:
         eval_seed: first seed of the evaluation episodes (kept away from the demo seeds).
         batch_size: BC minibatch size.
         demo_noise: for expert demos, the probability of executing a random action while the
-            expert's action is recorded (DART; :func:`mint_rl.envs.rollout_expert`). 0 is the
-            paper's protocol.
+            expert's action is recorded (DART; :func:`mint_rl.envs.rollout_expert`).
+        demo_variant: the variant the expert demonstrates on. ``"TestJitter"`` gives ``n_demos``
+            different scenes; ``"Demo"`` is the one scene the paper's demonstrations come from
+            (MAGICAL's human demos are recorded on it), where the deterministic expert needs
+            ``demo_noise > 0`` to give different demonstrations.
     """
 
     task: str
@@ -79,6 +82,7 @@ class BCExperimentConfig:
     eval_seed: int = 10_000
     batch_size: int = 32
     demo_noise: float = 0.0
+    demo_variant: str = "TestJitter"
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -96,6 +100,11 @@ class BCExperimentConfig:
             raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
         if not 0.0 <= self.demo_noise < 1.0:
             raise ValueError(f"demo_noise: expected a probability in [0, 1), got {self.demo_noise!r}")
+        if self.demo_variant not in VARIANTS:
+            raise ValueError(f"demo_variant: expected one of {list(VARIANTS)}, got {self.demo_variant!r}")
+        if self.demo_variant == "Demo" and self.demos == "expert" and self.demo_noise == 0 and self.n_demos > 1:
+            raise ValueError("demo_variant='Demo' with demo_noise=0 gives n_demos identical expert demos "
+                             "(one fixed scene, deterministic expert); set demo_noise > 0")
         if self.demo_noise > 0 and self.demos != "expert":
             raise ValueError(f"demo_noise only applies to scripted-expert demos, got demos={self.demos!r}")
         if self.demos not in ("expert", "human") and not Path(self.demos).exists():
@@ -185,7 +194,7 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
     from mint_rl.envs import load_demos, load_human_demos, rollout_expert
 
     if cfg.demos == "expert":
-        env = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history)
+        env = make_env(cfg.task, cfg.demo_variant, cfg.agent, detector, cfg.history)
         try:
             return rollout_expert(env, cfg.n_demos, seed=cfg.demo_seed, progress=progress, action_noise=cfg.demo_noise)
         finally:
