@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--image-size", type=str, default=None, help="HxW the detector sees (default: the data's size)")
     p.add_argument("--sigma", type=float, default=None, help="heatmap sigma at the preset's reference map size")
     p.add_argument("--beta", type=float, default=None, help="overlap allowance (paper: 4)")
+    p.add_argument("--loss", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a LossConfig field, repeatable (e.g. --loss it_keypoint_reduction=mean "
+                        "--loss lambda_it=5)")
     p.add_argument("--status-surrogate", type=float, default=None,
                    help="straight-through slope for the status gradient (default: none, the paper's steep sigmoid)")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: preset epochs)")
@@ -68,6 +71,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also copy the final detector into the package as pretrained NAME (mint_rl/pretrained/)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
+
+
+def _loss_overrides(items: list[str]) -> dict[str, object]:
+    """``["lambda_it=5", "it_keypoint_reduction=mean"]`` -> typed LossConfig overrides."""
+    import dataclasses
+
+    from mint_rl.losses import LossConfig
+
+    fields = {f.name: f for f in dataclasses.fields(LossConfig)}
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in fields or key == "reference_map_size":
+            names = sorted(n for n in fields if n != "reference_map_size")
+            raise SystemExit(f"--loss: expected FIELD=VALUE with FIELD one of {names}, got {item!r}")
+        default = getattr(LossConfig(), key)
+        try:
+            out[key] = type(default)(text) if not isinstance(default, str) else text
+        except ValueError:
+            raise SystemExit(f"--loss {key}: expected a {type(default).__name__}, got {text!r}") from None
+    return out
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -102,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         status_surrogate=args.status_surrogate,
     )
     overrides = {k: v for k, v in {"sigma": args.sigma, "beta": args.beta}.items() if v is not None}
+    overrides.update(_loss_overrides(args.loss))
     loss_cfg = loss_preset(args.preset, args.ablation, **overrides).scaled_to(det_cfg.feature_map_size)
     train_overrides = {
         k: v

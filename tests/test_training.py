@@ -164,3 +164,20 @@ def test_eval_magical_coverage_script(tmp_path, capsys):
     assert float(last["all_objects"]) == float(last["robot"]) and 0.0 <= float(last["robot"]) <= 1.0
     data = json.loads((out / "coverage.json").read_text())
     assert data["per_task"]["MoveToRegion"]["frames"] == 41  # 40 steps + the reset frame
+
+
+def test_train_script_loss_overrides_are_typed_and_checked():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_mint.py"
+    spec = importlib.util.spec_from_file_location("train_mint_overrides", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    got = module._loss_overrides(["lambda_it=5", "it_keypoint_reduction=mean", "region_size=5"])
+    assert got == {"lambda_it": 5.0, "it_keypoint_reduction": "mean", "region_size": 5}
+    assert isinstance(got["region_size"], int) and isinstance(got["lambda_it"], float)
+    for bad in (["lambda_it"], ["colour=red"], ["reference_map_size=3"]):
+        with pytest.raises(SystemExit, match="FIELD=VALUE"):
+            module._loss_overrides(bad)
+    with pytest.raises(SystemExit, match="expected a float"):
+        module._loss_overrides(["kappa=high"])
