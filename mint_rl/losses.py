@@ -159,7 +159,9 @@ class LossConfig(ConfigMixin):
 
 
 #: Named presets from the authors' run scripts (NOTES.md). The reference map sizes are the
-#: detector presets' feature-map sizes (320x480 -> 119x171, 96x96 -> 135x135).
+#: uncropped feature-map sizes of the detector presets (320x480 -> 119x171, 96x96 -> 135x135): sigma is
+#: rescaled to the actual (cropped) map size by :meth:`LossConfig.scaled_to` (its size in image pixels
+#: then changes by under 7%).
 LOSS_PRESETS: dict[str, LossConfig] = {
     "clevrer": LossConfig(sigma=9.0, tau=0.1, reference_map_size=(119, 171)),
     "magical": LossConfig(sigma=7.0, tau=0.2, reference_map_size=(135, 135)),
