@@ -14,6 +14,7 @@ For C=3 input channels and K=25 keypoints the network has 58,725 parameters, as 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,9 @@ def receptive_field_centres(
     ``s*o - p + (k-1)/2``; a transposed convolution (padding 0) centres output ``o`` on input
     ``(o - (k-1)/2) / s``. Composing the six layers gives ``(a, b)``.
 
+    Raises:
+        ValueError: ``n`` is too small for the convolutions (an output length below 1).
+
     Example:
         >>> receptive_field_centres(160, (3, 2, 2), (1, 2, 2))   # map pixel o sits on image pixel 3o - 20
         (67, 3.0, -20.0)
@@ -71,6 +75,8 @@ def receptive_field_centres(
     m = n
     for k, s in zip(_CONV_KERNELS, conv_strides):
         m = _conv_out(m, k, s, _CONV_PADDING)
+        if m < 1:
+            raise ValueError(f"an input of {n} pixels is too small for conv strides {tuple(conv_strides)}")
         b = a * (-_CONV_PADDING + (k - 1) / 2) + b
         a = a * s
     for k, s in zip(_DECONV_KERNELS, deconv_strides):
@@ -89,8 +95,6 @@ def image_crop(n: int, conv_strides: tuple[int, ...], deconv_strides: tuple[int,
         >>> image_crop(160, (3, 2, 2), (1, 2, 2))    # indices 7..59 sit on pixels 1..157
         (7, 60)
     """
-    import math
-
     m, a, b = receptive_field_centres(n, conv_strides, deconv_strides)
     start = max(0, math.ceil(-b / a - 1e-9))
     stop = min(m, math.floor((n - 1 - b) / a + 1e-9) + 1)
@@ -216,18 +220,16 @@ class DetectorConfig(ConfigMixin):
         """
         out = []
         for n, axis in ((height, "height"), (width, "width")):
-            m = n
-            for k, s in zip(_CONV_KERNELS, self.conv_strides):
-                m = _conv_out(m, k, s, _CONV_PADDING)
-                if m < 1:
-                    raise ValueError(
-                        f"DetectorConfig: image {axis} too small for conv strides {self.conv_strides} "
-                        f"(got {height}x{width})"
-                    )
-            if self.crop_to_image:
-                out.append(image_crop(n, self.conv_strides, self.deconv_strides))
-            else:
-                out.append((0, receptive_field_centres(n, self.conv_strides, self.deconv_strides)[0]))
+            try:
+                if self.crop_to_image:
+                    out.append(image_crop(n, self.conv_strides, self.deconv_strides))
+                else:
+                    out.append((0, receptive_field_centres(n, self.conv_strides, self.deconv_strides)[0]))
+            except ValueError:
+                raise ValueError(
+                    f"DetectorConfig: image {axis} too small for conv strides {self.conv_strides} "
+                    f"(got {height}x{width})"
+                ) from None
         return out[0], out[1]
 
     @property
@@ -332,11 +334,10 @@ class MintDetector(nn.Module):
 
     def feature_maps(self, frames: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` frames on 0..255 -> ``(B, K, h, w)`` positive feature maps."""
+        # computed first: a clear error for images too small for the strides
+        (y0, y1), (x0, x1) = self.config.map_crop_for(frames.shape[-2], frames.shape[-1])
         x = normalize_frames(frames)
-        maps = self.decoder(self.encoder(x))
-        if self.config.crop_to_image:
-            (y0, y1), (x0, x1) = self.config.map_crop_for(frames.shape[-2], frames.shape[-1])
-            maps = maps[..., y0:y1, x0:x1]
+        maps = self.decoder(self.encoder(x))[..., y0:y1, x0:x1]  # the whole map unless crop_to_image
         return self.softplus(maps)
 
     def forward(self, frames: torch.Tensor) -> DetectorOutput:
@@ -348,7 +349,6 @@ class MintDetector(nn.Module):
                 f"MintDetector: expected frames of shape (B, {self.config.in_channels}, H, W) or "
                 f"(B, T, {self.config.in_channels}, H, W), got {tuple(frames.shape)}"
             )
-        self.config.map_size_for(frames.shape[-2], frames.shape[-1])  # clear error for tiny images
         lead = frames.shape[:-3]
         maps = self.feature_maps(frames.reshape(-1, *frames.shape[-3:]))
         maps = maps.reshape(*lead, *maps.shape[1:])

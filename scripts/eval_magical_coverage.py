@@ -22,10 +22,9 @@ import sys
 from pathlib import Path
 
 from mint_rl.envs.registry import TASKS
+from mint_rl.experiments.magical_bc import VARIANTS
 from mint_rl.models import MintDetector
 from mint_rl.training.evaluation import magical_keypoint_coverage
-
-VARIANTS = ("Demo", "TestJitter")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
