@@ -15,9 +15,9 @@ from mint_rl.policies.serialization import load_policy
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "magical-demos"
 
 
-def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bc_magical.py"
-    spec = importlib.util.spec_from_file_location("bc_magical", path)
+def _script(name: str = "bc_magical"):
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -53,6 +53,33 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     policy = load_policy(results["policies"][0])
     assert policy.observation_space.shape == (4, 4, 3)
     assert (out / "MoveToRegion-mint-rollout.gif").stat().st_size > 0
+    assert results["seed_ids"] == [0, 1]
+
+
+def _write_result(path: Path, first_seed: int, seed_scores: list[float], **config) -> Path:
+    cfg = {**vars(BCExperimentConfig(task="MoveToCorner", agent="cnn", precision="bf16")), **config}
+    cfg.update(first_seed=first_seed, seeds=len(seed_scores))
+    scores = {v: [[m, m] for m in seed_scores] for v in ("Demo", "TestJitter")}
+    path.mkdir(parents=True)
+    (path / "results.json").write_text(json.dumps({"config": cfg, "scores": scores, "seconds": 60.0, "policies": []}))
+    return path
+
+
+def test_bc_table_merges_seed_splits_into_one_row(tmp_path, capsys):
+    a = _write_result(tmp_path / "a", 0, [1.0, 0.0])
+    b = _write_result(tmp_path / "b", 2, [0.5])
+    other = _write_result(tmp_path / "c", 0, [0.25], demos="human", human_dir=str(tmp_path))
+    assert _script("bc_table").main([str(b), str(a / "results.json"), str(other), "--json", str(tmp_path / "m.json")]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MoveToCorner")]
+    # seeds 0, 1, 2 with means 1, 0, 0.5: mean 0.5, population std sqrt(1/6)
+    assert rows[0] == "| MoveToCorner | cnn, bf16 | expert (n=10) | 3 | 0.500 ± 0.408 | 0.500 ± 0.408 | 2.0 min |"
+    assert rows[1].startswith("| MoveToCorner | cnn, bf16 | human (n=10) | 1 | 0.250 ± 0.000")
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert merged[0]["seed_ids"] == [0, 1, 2]
+    # overlapping seeds are refused
+    dup = _write_result(tmp_path / "d", 1, [0.0])
+    assert _script("bc_table").main([str(a), str(dup)]) == 2
+    assert "more than one run" in capsys.readouterr().err
 
 
 def test_argument_errors(tmp_path, capsys):
@@ -73,6 +100,14 @@ def test_argument_errors(tmp_path, capsys):
         BCExperimentConfig(task="MakeLine", demo_variant="Demo")
     with pytest.raises(ValueError, match="demo_variant"):
         BCExperimentConfig(task="MakeLine", demo_variant="TestAllDemo")
+    with pytest.raises(ValueError, match="CNN agent only"):
+        BCExperimentConfig(task="MakeLine", precision="bf16")
+    with pytest.raises(ValueError, match="precision"):
+        BCExperimentConfig(task="MakeLine", agent="cnn", precision="fp16")
+    with pytest.raises(ValueError, match="first_seed"):
+        BCExperimentConfig(task="MakeLine", first_seed=-1)
+    with pytest.raises(SystemExit):
+        script.main(["MoveToCorner", "--agent", "cnn", "--precision", "int8"])
     with pytest.raises(ValueError, match="only applies to scripted-expert"):
         BCExperimentConfig(task="MakeLine", demos="human", human_dir=str(tmp_path), demo_noise=0.2)
 

@@ -185,6 +185,44 @@ def test_cnn_agent_channel_layouts_and_uint8_scaling_agree():
         a(x.permute(0, 3, 1, 2))
 
 
+def test_cnn_agent_bf16_mixed_precision_matches_fp32_and_keeps_fp32_state():
+    space = gym.spaces.Box(0, 255, (32, 32, 12), np.uint8)
+    torch.manual_seed(0)
+    fp32 = CnnAgentExtractor(space, features_dim=16).eval()
+    bf16 = CnnAgentExtractor(space, features_dim=16, compute_dtype="bf16").eval()
+    bf16.load_state_dict(fp32.state_dict())
+    x = torch.randint(0, 256, (4, 32, 32, 12), dtype=torch.uint8)
+    ref, out = fp32(x), bf16(x)
+    # features come back as float32, close to the float32 run (bfloat16 keeps ~3 significant digits)
+    assert out.dtype == torch.float32
+    assert not torch.equal(out, ref)
+    assert torch.allclose(out, ref, rtol=0.05, atol=0.05 * float(ref.abs().max()))
+    # gradients reach every weight and are float32 (mixed precision, not a bfloat16 model)
+    bf16.train()
+    bf16(x).sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in bf16.parameters())
+    with pytest.raises(ValueError, match="compute_dtype"):
+        CnnAgentExtractor(space, compute_dtype="fp8")
+
+
+def test_cnn_agent_policy_with_bf16_saves_and_loads(tmp_path):
+    from mint_rl.policies.serialization import load_policy
+
+    env = ToyKeypointEnv(image=True)
+    policy = CnnAgentPolicy(env.observation_space, env.action_space, lambda _: 1e-3,
+                            features_extractor_kwargs={"compute_dtype": "bf16"})
+    obs = torch.as_tensor(np.stack([env.reset(seed=i)[0] for i in range(3)]))
+    policy.set_training_mode(True)
+    policy.evaluate_actions(obs, torch.zeros(3))  # moves the BatchNorm running statistics
+    policy.set_training_mode(False)
+    # BatchNorm buffers are shared by the three extractor names; each is stored once and restored
+    loaded = load_policy(policy.save(tmp_path / "cnn.safetensors"))
+    assert loaded.features_extractor.compute_dtype == "bf16"
+    bn = loaded.features_extractor.cnn[2]
+    assert int(bn.num_batches_tracked) == 1 and torch.equal(bn.running_mean, policy.features_extractor.cnn[2].running_mean)
+    assert torch.equal(loaded.get_distribution(obs).distribution.logits, policy.get_distribution(obs).distribution.logits)
+
+
 def test_cnn_agent_policy_net_arch_and_ppo_smoke():
     env = ToyKeypointEnv(image=True)
     model = PPO(CnnAgentPolicy, env, n_steps=32, batch_size=16, n_epochs=1, seed=0, device="cpu")

@@ -29,6 +29,8 @@ import numpy as np
 
 AGENTS = ("mint", "cnn")
 VARIANTS = ("Demo", "TestJitter")
+#: ``BCExperimentConfig.precision`` choices.
+PRECISIONS = ("fp32", "bf16")
 RESOLUTION = 96
 #: Default BC epochs of the MINT agent. 40 epochs left the policy under-fitted: on MoveToRegion
 #: (2 seeds, argmax actions) Demo/TestJitter went from 0.50/0.24 at 40 epochs to 1.00/0.74 at 150.
@@ -65,6 +67,10 @@ class BCExperimentConfig:
             different scenes; ``"Demo"`` is the one scene the paper's demonstrations come from
             (MAGICAL's human demos are recorded on it), where the deterministic expert needs
             ``demo_noise > 0`` to give different demonstrations.
+        first_seed: training seeds are ``first_seed .. first_seed + seeds - 1`` (to split the
+            seeds of one table over several processes; ``scripts/bc_table.py`` merges them).
+        precision: ``"fp32"``, or ``"bf16"`` for the CNN agent's conv stack in bfloat16 mixed
+            precision (:class:`~mint_rl.policies.CnnAgentExtractor`'s ``compute_dtype``).
     """
 
     task: str
@@ -83,6 +89,8 @@ class BCExperimentConfig:
     batch_size: int = 32
     demo_noise: float = 0.0
     demo_variant: str = "TestJitter"
+    first_seed: int = 0
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -96,6 +104,12 @@ class BCExperimentConfig:
                 raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)!r}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs: expected >= 1, got {self.epochs!r}")
+        if int(self.first_seed) < 0:
+            raise ValueError(f"first_seed: expected >= 0, got {self.first_seed!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.precision != "fp32" and self.agent != "cnn":
+            raise ValueError(f"precision={self.precision!r} applies to the CNN agent only (got agent={self.agent!r})")
         if self.demos == "human" and not self.human_dir:
             raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
         if not 0.0 <= self.demo_noise < 1.0:
@@ -245,12 +259,17 @@ def evaluate_vectorized(
 
 @dataclass
 class BCResult:
-    """Scores of one experiment: per variant, per seed, the ``eval_episodes`` scores."""
+    """Scores of one experiment: per variant, per seed, the ``eval_episodes`` scores.
+
+    ``seed_ids[i]`` is the training seed of ``scores[variant][i]``; ``seconds`` is the wall
+    time (summed over the runs :func:`merge_results` merged).
+    """
 
     config: dict[str, Any]
     scores: dict[str, list[list[float]]] = field(default_factory=dict)
     seconds: float = 0.0
     policy_paths: list[str] = field(default_factory=list)
+    seed_ids: list[int] = field(default_factory=list)
 
     def seed_means(self, variant: str) -> np.ndarray:
         return np.array([np.mean(s) for s in self.scores[variant]])
@@ -262,7 +281,60 @@ class BCResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "summary": self.summary(), "scores": self.scores,
-                "seconds": self.seconds, "policies": self.policy_paths}
+                "seconds": self.seconds, "policies": self.policy_paths, "seed_ids": self.seed_ids}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "BCResult":
+        """Inverse of :meth:`to_json` (files written before ``seed_ids`` existed: from the config)."""
+        config = dict(data["config"])
+        seed_ids = data.get("seed_ids")
+        if seed_ids is None:
+            first = int(config.get("first_seed", 0))
+            seed_ids = list(range(first, first + int(config["seeds"])))
+        return cls(config=config, scores={v: [list(map(float, s)) for s in ss] for v, ss in data["scores"].items()},
+                   seconds=float(data.get("seconds", 0.0)), policy_paths=list(data.get("policies", [])),
+                   seed_ids=[int(i) for i in seed_ids])
+
+
+#: Config fields that may differ between runs :func:`merge_results` merges.
+_PER_RUN_FIELDS = ("seeds", "first_seed")
+
+
+def merge_results(results: Sequence[BCResult]) -> BCResult:
+    """One table from runs that split the seeds of one experiment (``--first-seed``).
+
+    The runs must have the same config apart from ``seeds``/``first_seed`` and disjoint seeds.
+    The merged result lists the seeds in increasing order; its ``seconds`` is the sum.
+
+    Example:
+        >>> cfg = {"task": "MoveToCorner", "agent": "cnn", "seeds": 1, "first_seed": 0}
+        >>> a = BCResult(config=cfg, scores={"Demo": [[1.0, 0.0]]}, seconds=2.0, seed_ids=[0])
+        >>> b = BCResult(config={**cfg, "first_seed": 1}, scores={"Demo": [[0.0, 0.0]]}, seconds=3.0, seed_ids=[1])
+        >>> m = merge_results([b, a])
+        >>> m.seed_ids, m.summary()["Demo"]["mean"], m.seconds
+        ([0, 1], 0.25, 5.0)
+    """
+    if not results:
+        raise ValueError("merge_results: no results given")
+
+    def shared(cfg: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in cfg.items() if k not in _PER_RUN_FIELDS}
+
+    base = shared(results[0].config)
+    for r in results[1:]:
+        if shared(r.config) != base:
+            diff = sorted(k for k in set(base) | set(shared(r.config)) if base.get(k) != r.config.get(k))
+            raise ValueError(f"merge_results: runs differ in {diff}; only {list(_PER_RUN_FIELDS)} may differ")
+    order = sorted((seed, i, j) for i, r in enumerate(results) for j, seed in enumerate(r.seed_ids))
+    seeds = [seed for seed, _, _ in order]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"merge_results: a seed appears in more than one run: {seeds}")
+    variants = list(results[0].scores)
+    merged = BCResult(config={**results[0].config, "seeds": len(seeds), "first_seed": min(seeds)},
+                      scores={v: [results[i].scores[v][j] for _, i, j in order] for v in variants},
+                      seconds=sum(r.seconds for r in results),
+                      policy_paths=[p for r in results for p in r.policy_paths], seed_ids=seeds)
+    return merged
 
 
 def run_bc_experiment(
@@ -288,11 +360,16 @@ def run_bc_experiment(
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
     result = BCResult(config=asdict(cfg), scores={v: [] for v in VARIANTS})
+    result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
     venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history) for v in VARIANTS}
     try:
-        for s in range(cfg.seeds):
+        policy_kwargs = None
+        if cfg.agent == "cnn":
+            policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
+        for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
             policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
-                              batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress)
+                              batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress,
+                              policy_kwargs=policy_kwargs)
             if out_dir is not None:
                 path = policy.save(Path(out_dir) / "policies" / f"{cfg.task}-{cfg.agent}-seed{s}.safetensors",
                                    extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)})

@@ -83,6 +83,25 @@ def _registry() -> dict[str, type]:
 POLICY_CLASSES = ("MintGraphPolicy", "CnnAgentPolicy")
 
 
+def _state_aliases(module: torch.nn.Module) -> dict[str, str]:
+    """Every ``state_dict`` name of ``module`` -> the first name of the same tensor.
+
+    SB3 policies that share their features extractor list its tensors three times
+    (``features_extractor.*``, ``pi_features_extractor.*``, ``vf_features_extractor.*``).
+    """
+    first: dict[int, str] = {}
+    aliases: dict[str, str] = {}
+    for name, tensor in module.state_dict(keep_vars=True).items():
+        aliases[name] = first.setdefault(id(tensor), name)
+    return aliases
+
+
+def _unique_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state with each shared tensor once, under its first name."""
+    state = module.state_dict()
+    return {name: state[name] for name in sorted(set(_state_aliases(module).values()), key=list(state).index)}
+
+
 def _is_json(value: Any) -> bool:
     try:
         json.dumps(value)
@@ -109,7 +128,7 @@ class SafePolicyIOMixin:
 
     def save(self, path: str | os.PathLike, extra: Mapping[str, Any] | None = None) -> Path:  # type: ignore[override]
         """Write the weights and the rebuild description to ``path`` (a ``.safetensors`` file), atomically."""
-        from safetensors.torch import save_model
+        from safetensors.torch import save_file
 
         path = Path(path)
         if getattr(self, "_unsaveable", None):
@@ -132,8 +151,9 @@ class SafePolicyIOMixin:
             raise ValueError(f"policy keyword arguments must be JSON-able to be saved safely: {exc}") from exc
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        # save_model stores tensors shared between the policy's extractors once
-        save_model(self, str(tmp), metadata={"mint_rl": meta})  # type: ignore[arg-type]
+        # a tensor shared between the policy's extractors is stored once, under its first name
+        tensors = {name: t.detach().contiguous() for name, t in _unique_state(self).items()}  # type: ignore[arg-type]
+        save_file(tensors, str(tmp), metadata={"mint_rl": meta})
         os.replace(tmp, path)
         return path
 
@@ -154,7 +174,7 @@ def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
         ValueError: not a mint_rl policy file, an unknown class, or mismatched weights.
     """
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_model
+    from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
@@ -178,11 +198,18 @@ def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
     obs_space = space_from_json(description["observation_space"])
     act_space = space_from_json(description["action_space"])
     policy = registry[name](obs_space, act_space, lambda _: 0.0, **description.get("kwargs", {}))
-    try:
-        missing, unexpected = load_model(policy, str(path), strict=False)
-    except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not match {name}: {exc}") from exc
+    stored = load_file(str(path))
+    aliases = _state_aliases(policy)  # every state_dict name -> the name it is stored under
+    canonical = set(aliases.values())
+    # older files (safetensors' save_model) may keep a shared tensor under another of its names
+    by_canonical = {aliases[k]: v for k, v in stored.items() if k in aliases}
+    unexpected = sorted(k for k in stored if k not in aliases)
+    missing = sorted(canonical - set(by_canonical))
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not match {name}: missing {missing}, unexpected {unexpected}")
+    try:
+        policy.load_state_dict({k: by_canonical[c] for k, c in aliases.items()}, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not match {name}: {exc}") from exc
     policy.set_training_mode(False)
     return policy.to(device)

@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""Merge ``bc_magical.py`` results into one Markdown table (the README's BC table).
+
+Runs of one experiment whose seeds were split over processes (``--first-seed``) are merged
+into one row (mean ± std over all their seeds); different experiments give different rows.
+
+    python scripts/bc_table.py out/bc/MoveToCorner-cnn-a out/bc/MoveToCorner-cnn-b out/bc/MoveToCorner-mint
+    python scripts/bc_table.py out/bc/*/results.json --json merged.json
+
+Each argument is a ``results.json`` or a folder holding one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mint_rl.experiments.magical_bc import _PER_RUN_FIELDS, VARIANTS, BCResult, merge_results
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("results", nargs="+", type=Path, help="results.json files or folders holding one")
+    p.add_argument("--json", type=Path, default=None, help="also write the merged rows as JSON")
+    return p.parse_args(argv)
+
+
+def load(path: Path) -> BCResult:
+    file = path / "results.json" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"no results.json at {path}")
+    return BCResult.from_json(json.loads(file.read_text()))
+
+
+def row_key(result: BCResult) -> str:
+    return json.dumps({k: v for k, v in result.config.items() if k not in _PER_RUN_FIELDS}, sort_keys=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        results = [load(p) for p in args.results]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    groups: dict[str, list[BCResult]] = {}
+    for r in results:
+        groups.setdefault(row_key(r), []).append(r)
+    rows = []
+    print("| task | agent | demos | seeds | " + " | ".join(VARIANTS) + " | wall time (sum) |")
+    print("|---|---|---|---|" + "---|" * len(VARIANTS) + "---|")
+    for group in groups.values():
+        try:
+            merged = merge_results(group)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        cfg, summary = merged.config, merged.summary()
+        cells = [f"{summary[v]['mean']:.3f} ± {summary[v]['std']:.3f}" for v in VARIANTS]
+        extra = f", {cfg['precision']}" if cfg.get("precision", "fp32") != "fp32" else ""
+        print(f"| {cfg['task']} | {cfg['agent']}{extra} | {cfg['demos']} (n={cfg['n_demos']}) | "
+              f"{len(merged.seed_ids)} | " + " | ".join(cells) + f" | {merged.seconds / 60:.1f} min |")
+        rows.append(merged.to_json())
+    if args.json is not None:
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
