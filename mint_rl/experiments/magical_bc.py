@@ -285,8 +285,17 @@ class BCResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "BCResult":
-        """Inverse of :meth:`to_json` (files written before ``seed_ids`` existed: from the config)."""
+        """Inverse of :meth:`to_json`.
+
+        Files from older versions get the defaults of config fields added since, and their
+        ``seed_ids`` from the config.
+        """
+        from dataclasses import MISSING, fields
+
         config = dict(data["config"])
+        for f in fields(BCExperimentConfig):
+            if f.name not in config and f.default is not MISSING:
+                config[f.name] = f.default
         seed_ids = data.get("seed_ids")
         if seed_ids is None:
             first = int(config.get("first_seed", 0))
