@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 
 import mint_rl  # noqa: F401  (registers magical/<id>)
-from mint_rl.envs import TASKS, expert_for, read_state
+from mint_rl.envs import TASKS, expert_episode
 from mint_rl.viz import write_video
 from mint_rl.wrappers import MintKeypointWrapper
 
@@ -42,19 +42,10 @@ def record_episode(task: str, variant: str, detector, seed: int, resolution: int
         raise ValueError(f"task: expected one of {list(TASKS)}, got {task!r}")
     env = MintKeypointWrapper(gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=resolution), detector=detector)
     try:
-        env.reset(seed=seed)
-        expert = expert_for(task)
-        state = read_state(env)
-        expert.reset(state)
-        frames, done, score = [env.render()], False, 0.0
-        while not done:
-            _, _, term, trunc, info = env.step(int(expert.act(state)))
-            state = read_state(env)
-            frames.append(env.render())
-            done = term or trunc
-            score = float(info.get("eval_score", score))
+        episode = expert_episode(env, seed, per_frame=lambda e: e.render())
     finally:
         env.close()
+    frames, score = episode.frames, episode.score
     return frames, score
 
 

@@ -39,6 +39,8 @@ __all__ = [
     "DemoFormatError",
     "DemoSet",
     "rollout_expert",
+    "expert_episode",
+    "ExpertEpisode",
     "trajectory_scores",
     "save_demos",
     "load_demos",
@@ -94,6 +96,92 @@ def _obs_arrays(traj: Any) -> dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------- experts
+@dataclass
+class ExpertEpisode:
+    """One scripted-expert episode, as :func:`expert_episode` records it.
+
+    Attributes:
+        observations: ``T + 1`` observations (after the reset and after each step).
+        actions: ``T`` actions of the expert (what a demonstration records; with action noise
+            the executed action may differ).
+        scores: ``T`` values of ``info["eval_score"]`` after each step (0 when missing).
+        frames: ``T + 1`` values of ``per_frame(env)`` (empty without ``per_frame``).
+    """
+
+    observations: list[Any]
+    actions: list[int]
+    scores: list[float]
+    frames: list[Any]
+
+    @property
+    def score(self) -> float:
+        """The episode's final ``eval_score``."""
+        return self.scores[-1] if self.scores else 0.0
+
+
+def expert_episode(
+    env: Any,
+    seed: int,
+    *,
+    expert: Any = None,
+    action_noise: float = 0.0,
+    per_frame: Optional[Callable[[Any], Any]] = None,
+) -> ExpertEpisode:
+    """Run one episode of a scripted expert in ``env`` (reset with ``seed``) until it ends.
+
+    The one expert loop of the package: demos (:func:`rollout_expert`), detector coverage
+    (:func:`mint_rl.training.evaluation.magical_expert_episode`) and keypoint recordings
+    (``scripts/record_keypoints.py``) all run it.
+
+    Args:
+        env: a gymnasium env around a MAGICAL env (it is not closed).
+        seed: reset seed; also seeds the action noise.
+        expert: the expert (``reset(state)``/``act(state)``); default: the task's scripted expert.
+        action_noise: probability in ``[0, 1)`` of executing a uniformly random action instead
+            of the expert's (DART, see :func:`rollout_expert`); the expert's action is recorded.
+        per_frame: called with ``env`` after the reset and after each step; its results are
+            :attr:`ExpertEpisode.frames` (e.g. ``env.render()`` or object positions).
+
+    Example:
+        >>> import gymnasium, mint_rl
+        >>> env = gymnasium.make("magical/MoveToRegion-Demo-v0", view="allo", resolution=32)
+        >>> ep = expert_episode(env, seed=0, per_frame=lambda e: 1)
+        >>> len(ep.observations), len(ep.actions), len(ep.frames), ep.score
+        (41, 40, 41, 1.0)
+        >>> env.close()
+    """
+    from mint_rl.envs.experts import expert_for
+    from mint_rl.envs.state import read_state, unwrap_magical
+
+    if not 0.0 <= float(action_noise) < 1.0:
+        raise ValueError(f"action_noise: expected a probability in [0, 1), got {action_noise!r}")
+    if expert is None:
+        expert = expert_for(type(unwrap_magical(env)).__name__.replace("Env", ""))
+    obs, _ = env.reset(seed=int(seed))
+    state = read_state(env)
+    expert.reset(state)
+    episode = ExpertEpisode(observations=[obs], actions=[], scores=[], frames=[])
+    if per_frame is not None:
+        episode.frames.append(per_frame(env))
+    noise_rng = np.random.default_rng([int(seed), 7])
+    n_actions = int(env.action_space.n)
+    done = False
+    while not done:
+        action = int(expert.act(state))
+        executed = action
+        if action_noise > 0 and noise_rng.random() < action_noise:
+            executed = int(noise_rng.integers(n_actions))
+        obs, _, terminated, truncated, info = env.step(executed)
+        state = read_state(env)
+        episode.observations.append(obs)
+        episode.actions.append(action)
+        episode.scores.append(float(info.get("eval_score", 0.0)))
+        if per_frame is not None:
+            episode.frames.append(per_frame(env))
+        done = terminated or truncated
+    return episode
+
+
 def rollout_expert(
     env: Any,
     n_episodes: int,
@@ -137,7 +225,7 @@ def rollout_expert(
 
     from mint_rl.envs.experts import expert_for
     from mint_rl.envs.registry import NAMESPACE, parse_magical_id
-    from mint_rl.envs.state import read_state, unwrap_magical
+    from mint_rl.envs.state import unwrap_magical
 
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, (int, np.integer)) or n_episodes < 1:
         raise ValueError(f"n_episodes: expected an int >= 1, got {n_episodes!r}")
@@ -155,26 +243,8 @@ def rollout_expert(
     trajs = []
     try:
         for i in tqdm(range(int(n_episodes)), desc=f"expert {task}", disable=not progress):
-            obs, _ = env.reset(seed=int(seed) + i)
-            expert = factory()
-            state = read_state(env)
-            expert.reset(state)
-            obs_list, acts, scores = [obs], [], []
-            noise_rng = np.random.default_rng([int(seed) + i, 7])
-            n_actions = int(env.action_space.n)
-            done = False
-            while not done:
-                action = int(expert.act(state))
-                executed = action
-                if action_noise > 0 and noise_rng.random() < action_noise:
-                    executed = int(noise_rng.integers(n_actions))
-                obs, _, terminated, truncated, info = env.step(executed)
-                state = read_state(env)
-                obs_list.append(obs)
-                acts.append(action)
-                scores.append(float(info.get("eval_score", 0.0)))
-                done = terminated or truncated
-            trajs.append(_trajectory(obs_list, acts, scores))
+            episode = expert_episode(env, int(seed) + i, expert=factory(), action_noise=action_noise)
+            trajs.append(_trajectory(episode.observations, episode.actions, episode.scores))
     finally:
         if own:
             env.close()

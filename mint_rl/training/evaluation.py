@@ -74,24 +74,14 @@ def magical_expert_episode(task: str, variant: str, seed: int, resolution: int =
     import gymnasium
 
     import mint_rl  # noqa: F401  (registers the ids)
-    from mint_rl.envs import expert_for, object_positions_px, read_state
+    from mint_rl.envs import expert_episode, object_positions_px
 
     env = gymnasium.make(f"magical/{task}-{variant}-v0", view="allo", resolution=resolution)
     try:
-        obs, _ = env.reset(seed=seed)
-        expert = expert_for(task)
-        state = read_state(env)
-        expert.reset(state)
-        frames, positions, done, score = [obs], [object_positions_px(env, resolution)], False, 0.0
-        while not done:
-            obs, _, term, trunc, info = env.step(int(expert.act(state)))
-            state = read_state(env)
-            frames.append(obs)
-            positions.append(object_positions_px(env, resolution))
-            done = term or trunc
-            score = float(info.get("eval_score", score))
+        episode = expert_episode(env, seed, per_frame=lambda e: object_positions_px(e, resolution))
     finally:
         env.close()
+    frames, positions, score = episode.observations, episode.frames, episode.score
     return np.stack(frames), positions, score
 
 
