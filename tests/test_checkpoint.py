@@ -1,6 +1,7 @@
 """Tests of checkpoint I/O: MintDetector.save_pretrained / from_pretrained and bad files."""
 
 import json
+import os
 import pathlib
 import pickle
 
@@ -49,6 +50,11 @@ def test_round_trip(tmp_path, trained_model, name):
     # atomic writes leave no temporary files behind
     folder = path if path.is_dir() else path.parent
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    # files get the mode a plain open() gives (mkstemp's 0600 would hide them from other users)
+    umask = os.umask(0)
+    os.umask(umask)
+    written = [p for p in folder.iterdir() if p.is_file()] if path.is_dir() else [path]
+    assert written and all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in written)
     # matching requests are accepted
     MintDetector.from_pretrained(str(path), num_keypoints=3, in_channels=3, image_size=(32, 40))
 
