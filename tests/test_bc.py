@@ -177,3 +177,19 @@ def test_evaluate_policy_scores_prefers_eval_score_and_falls_back_to_return():
     scores = evaluate_policy_scores(Expert(wrapped), lambda: wrapped, n_episodes=2)
     # expert reaches the goal: reward 1 on the last step, +0.5 every step
     assert all(s > 2.0 and (s - 2.0) / 0.5 == int((s - 2.0) / 0.5) for s in scores)
+
+
+def test_benchmark_bc_script_prints_its_machine_readable_line(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_bc.py"
+    spec = importlib.util.spec_from_file_location("benchmark_bc", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--batch-size", "2", "--steps", "1", "--repeats", "1"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    values = dict(kv.split("=") for kv in last.split())
+    assert list(values) == ["cnn_fp32_s", "cnn_bf16_s", "bf16_speedup", "mint_s"]
+    assert all(float(v) > 0 for v in values.values())
+    assert abs(float(values["bf16_speedup"]) - float(values["cnn_fp32_s"]) / float(values["cnn_bf16_s"])) < 0.02
