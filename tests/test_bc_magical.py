@@ -54,6 +54,14 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     assert policy.observation_space.shape == (4, 4, 3)
     assert (out / "MoveToRegion-mint-rollout.gif").stat().st_size > 0
     assert results["seed_ids"] == [0, 1]
+    # the trained policies re-predict their own demos (2 demos of MoveToRegion: 80 actions)
+    acc_rc = _script("bc_demo_accuracy").main(["MoveToRegion", *results["policies"], "--n-demos", "2",
+                                               "--detector", str(tiny_detector)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert acc_rc == 0 and "of 80 demo actions" in lines[0]
+    accs = [float(line.split("reproduces ")[1].split()[0]) for line in lines[:-1]]
+    assert len(accs) == 2 and all(0.0 <= a <= 1.0 for a in accs)
+    assert lines[-1] == f"accuracy={np.mean(accs):.4f}"
 
 
 def _write_result(path: Path, first_seed: int, seed_scores: list[float], **config) -> Path:
