@@ -63,6 +63,16 @@ def _version() -> str:
     return __version__
 
 
+def chmod_as_open(path: str | os.PathLike) -> None:
+    """Give ``path`` the mode a plain ``open()`` would have created it with (``0o666 & ~umask``).
+
+    ``tempfile.mkstemp`` creates files ``0o600``; atomic writers call this before the rename.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,10 +82,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp creates the file 0600; give it the mode a plain open() would (0666 & ~umask)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        chmod_as_open(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from mint_rl.experiments.magical_bc import _PER_RUN_FIELDS, VARIANTS, BCResult, merge_results
+from mint_rl.experiments.magical_bc import VARIANTS, BCResult, merge_results, shared_settings
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,7 +35,7 @@ def load(path: Path) -> BCResult:
 
 
 def row_key(result: BCResult) -> str:
-    return json.dumps({k: v for k, v in result.config.items() if k not in _PER_RUN_FIELDS}, sort_keys=True)
+    return json.dumps(shared_settings(result.config), sort_keys=True)
 
 
 def main(argv=None) -> int:

@@ -45,8 +45,7 @@ def record_episode(task: str, variant: str, detector, seed: int, resolution: int
         episode = expert_episode(env, seed, per_frame=lambda e: e.render())
     finally:
         env.close()
-    frames, score = episode.frames, episode.score
-    return frames, score
+    return episode.frames, episode.score
 
 
 def main(argv=None) -> int:

@@ -223,7 +223,6 @@ def rollout_expert(
     import gymnasium
     from tqdm.auto import tqdm
 
-    from mint_rl.envs.experts import expert_for
     from mint_rl.envs.registry import NAMESPACE, parse_magical_id
     from mint_rl.envs.state import unwrap_magical
 
@@ -239,11 +238,11 @@ def rollout_expert(
         raise ValueError("env_kwargs: only used when env is an id string, got an env instance")
     base = unwrap_magical(env)
     task = type(base).__name__.replace("Env", "")
-    factory = expert_factory or (lambda: expert_for(task))
     trajs = []
     try:
         for i in tqdm(range(int(n_episodes)), desc=f"expert {task}", disable=not progress):
-            episode = expert_episode(env, int(seed) + i, expert=factory(), action_noise=action_noise)
+            expert = expert_factory() if expert_factory is not None else None  # None: the task's expert
+            episode = expert_episode(env, int(seed) + i, expert=expert, action_noise=action_noise)
             trajs.append(_trajectory(episode.observations, episode.actions, episode.scores))
     finally:
         if own:
@@ -338,14 +337,14 @@ def save_demos(
         **(extra or {}),
     }
     arrays["metadata"] = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
+    from mint_rl.checkpoint import chmod_as_open
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        chmod_as_open(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -309,6 +309,11 @@ class BCResult:
 _PER_RUN_FIELDS = ("seeds", "first_seed")
 
 
+def shared_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of an experiment's config that runs splitting its seeds must share."""
+    return {k: v for k, v in config.items() if k not in _PER_RUN_FIELDS}
+
+
 def merge_results(results: Sequence[BCResult]) -> BCResult:
     """One table from runs that split the seeds of one experiment (``--first-seed``).
 
@@ -326,13 +331,10 @@ def merge_results(results: Sequence[BCResult]) -> BCResult:
     if not results:
         raise ValueError("merge_results: no results given")
 
-    def shared(cfg: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in cfg.items() if k not in _PER_RUN_FIELDS}
-
-    base = shared(results[0].config)
+    base = shared_settings(results[0].config)
     for r in results[1:]:
-        if shared(r.config) != base:
-            diff = sorted(k for k in set(base) | set(shared(r.config)) if base.get(k) != r.config.get(k))
+        if shared_settings(r.config) != base:
+            diff = sorted(k for k in set(base) | set(shared_settings(r.config)) if base.get(k) != r.config.get(k))
             raise ValueError(f"merge_results: runs differ in {diff}; only {list(_PER_RUN_FIELDS)} may differ")
     order = sorted((seed, i, j) for i, r in enumerate(results) for j, seed in enumerate(r.seed_ids))
     seeds = [seed for seed, _, _ in order]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import gymnasium as gym
@@ -107,9 +108,9 @@ class CnnAgentExtractor(BaseFeaturesExtractor):
             obs = obs.float() / 255.0
         if not self.channels_first:
             obs = obs.permute(0, 3, 1, 2)
-        autocast_dtype = COMPUTE_DTYPES[self.compute_dtype]
-        with torch.autocast(device_type=obs.device.type, dtype=autocast_dtype or torch.bfloat16,
-                            enabled=autocast_dtype is not None):
+        dtype = COMPUTE_DTYPES[self.compute_dtype]
+        precision = contextlib.nullcontext() if dtype is None else torch.autocast(obs.device.type, dtype=dtype)
+        with precision:
             features = self.linear(self.cnn(obs.float()))
         return features.float()
 

@@ -99,7 +99,7 @@ def _state_aliases(module: torch.nn.Module) -> dict[str, str]:
 def _unique_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """``module``'s state with each shared tensor once, under its first name."""
     state = module.state_dict()
-    return {name: state[name] for name in sorted(set(_state_aliases(module).values()), key=list(state).index)}
+    return {name: state[name] for name, first in _state_aliases(module).items() if name == first}
 
 
 def _is_json(value: Any) -> bool:

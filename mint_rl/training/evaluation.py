@@ -81,8 +81,7 @@ def magical_expert_episode(task: str, variant: str, seed: int, resolution: int =
         episode = expert_episode(env, seed, per_frame=lambda e: object_positions_px(e, resolution))
     finally:
         env.close()
-    frames, positions, score = episode.observations, episode.frames, episode.score
-    return np.stack(frames), positions, score
+    return np.stack(episode.observations), episode.frames, episode.score
 
 
 def object_coverage(
