@@ -58,14 +58,27 @@ def test_batched_edge_index_matches_per_graph_offsets():
     assert torch.equal(batched_edge_index(template, b, k), expected)
 
 
-def test_node_features_are_status_masked_and_frame_ordered():
+@pytest.mark.parametrize("mask", [False, True])
+def test_node_features_are_frame_ordered_and_optionally_status_masked(mask):
     obs = _obs(b=2, t=3, k=4)
-    x = keypoint_node_features(obs)
+    x = keypoint_node_features(obs, mask_inactive=mask)
     assert x.shape == (2 * 4, 3 * 3)
-    b, k, t = 1, 2, 2  # node b*K + k, frame t
-    node = x[b * 4 + k].view(3, 3)
-    s = obs[b, t, k, 2]
-    assert torch.allclose(node[t], torch.stack([obs[b, t, k, 0] * s, obs[b, t, k, 1] * s, s]))
+    for b, k, t in [(1, 2, 2), (0, 3, 1), (1, 0, 0)]:  # node b*K + k, frame t
+        node = x[b * 4 + k].view(3, 3)
+        s = obs[b, t, k, 2]
+        m = s if mask else 1.0
+        assert torch.allclose(node[t], torch.stack([obs[b, t, k, 0] * m, obs[b, t, k, 1] * m, s]))
+    assert bool((obs[..., 2] == 0).any())  # the sample holds inactive keypoints
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_network_reads_inactive_positions_unless_masked(mask):
+    net = _net(mask_inactive=mask)
+    obs = _obs(b=1)
+    moved = obs.clone()
+    moved[..., :2] += (1 - obs[..., 2:3]) * 0.5  # move only keypoints while inactive
+    same = torch.allclose(net.action_logits(moved), net.action_logits(obs), atol=1e-6)
+    assert same == mask
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 6), (2, 4, 6, 2), (2, 3, 6, 3)])
@@ -102,7 +115,7 @@ def test_messages_carry_information_between_keypoints():
 
 @pytest.mark.parametrize("pe", ["learned", "sinusoidal"])
 def test_permutation_equivariance_with_positional_encoding_permuted_along(pe):
-    net = _net(positional_encoding=pe, num_passes=2)
+    net = _net(positional_encoding=pe, num_passes=2, pooling="mean")
     obs = _obs()
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     nodes = net.node_embeddings(obs)
@@ -168,9 +181,9 @@ def test_reset_parameters_reinitialises():
 
 
 def test_sinusoidal_encoding_accepts_another_k_learned_rejects_out_of_range():
-    net = _net(k=6, positional_encoding="sinusoidal")
+    net = _net(k=6, positional_encoding="sinusoidal", pooling="mean")
     assert net.action_logits(_obs(k=9)).shape == (3, 18)
-    learned = _net(k=6)
+    learned = _net(k=6, pooling="mean")
     with pytest.raises(ValueError, match="out of range"):
         learned.action_logits(_obs(k=9))
 

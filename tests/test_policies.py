@@ -37,8 +37,8 @@ def test_extractor_builds_one_complete_graph_per_sample(monkeypatch, history, k)
     seen = []
     original = extractors_module.keypoint_graph_batch
 
-    def spy(obs, edge_template=None):
-        graph = original(obs, edge_template=edge_template)
+    def spy(obs, edge_template=None, mask_inactive=False):
+        graph = original(obs, edge_template=edge_template, mask_inactive=mask_inactive)
         seen.append(graph)
         return graph
 
@@ -153,6 +153,51 @@ def test_policy_save_and_load_round_trip_without_pickle(tmp_path):
     custom = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3, activation_fn=torch.nn.Tanh)
     with pytest.raises(ValueError, match="activation_fn"):
         custom.save(tmp_path / "custom.safetensors")
+
+
+def test_policy_files_carry_the_interaction_network_config(tmp_path):
+    from mint_rl.policies import InteractionNetworkConfig
+    from mint_rl.policies.serialization import load_policy
+
+    env = ToyKeypointEnv()
+    config = InteractionNetworkConfig(pooling="sum", mask_inactive=True, hidden_dim=32, effect_dim=16)
+    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3, features_extractor_kwargs={"config": config})
+    policy.set_training_mode(False)
+    loaded = load_policy(policy.save(tmp_path / "custom-config.safetensors"))
+    assert loaded.features_extractor.network.config == config
+    obs = _batch(env.observation_space, 4)
+    assert torch.equal(loaded.get_distribution(obs).distribution.logits, policy.get_distribution(obs).distribution.logits)
+    # a default-built policy stores its config too, so later default changes cannot alter it
+    default = load_policy(MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3).save(tmp_path / "d.safetensors"))
+    assert default.features_extractor.network.config == InteractionNetworkConfig()
+
+
+def test_format_1_policy_files_load_with_the_legacy_network_config(tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from mint_rl.policies import InteractionNetworkConfig
+    from mint_rl.policies.serialization import load_policy
+
+    env = ToyKeypointEnv()
+    legacy = InteractionNetworkConfig(pooling="mean", mask_inactive=True)
+    policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3, features_extractor_kwargs={"config": legacy})
+    policy.set_training_mode(False)
+    path = policy.save(tmp_path / "v2.safetensors")
+    # rewrite it as format 1 wrote it: no features_extractor_kwargs for a default-built policy
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        description = json.loads(f.metadata()["mint_rl"])
+    description["format_version"] = 1
+    del description["kwargs"]["features_extractor_kwargs"]
+    old = tmp_path / "v1.safetensors"
+    save_file(load_file(str(path)), str(old), metadata={"mint_rl": json.dumps(description)})
+    loaded = load_policy(old)
+    assert loaded.features_extractor.network.config == legacy
+    obs = _batch(env.observation_space, 4)
+    assert torch.equal(loaded.get_distribution(obs).distribution.logits, policy.get_distribution(obs).distribution.logits)
 
 
 # ----------------------------------------------------------------------------- CNN agent

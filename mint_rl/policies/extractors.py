@@ -26,7 +26,8 @@ class KeypointGraphExtractor(BaseFeaturesExtractor):
     Args:
         observation_space: ``Box`` of shape ``(history, K, 3)`` (the keypoint wrapper's output).
         features_dim: size of the returned features.
-        config: interaction-network options (paper defaults when ``None``).
+        config: interaction-network options (paper defaults when ``None``); a ``dict`` of its
+            fields is accepted too (as stored in policy files).
 
     Example:
         >>> space = gym.spaces.Box(-1.0, 1.0, shape=(4, 6, 3))
@@ -39,11 +40,13 @@ class KeypointGraphExtractor(BaseFeaturesExtractor):
         self,
         observation_space: gym.spaces.Box,
         features_dim: int = 128,
-        config: InteractionNetworkConfig | None = None,
+        config: InteractionNetworkConfig | dict | None = None,
     ) -> None:
         if not isinstance(observation_space, gym.spaces.Box):
             raise TypeError(f"KeypointGraphExtractor needs a Box observation space, got {observation_space}")
         super().__init__(observation_space, features_dim)
+        if isinstance(config, dict):
+            config = InteractionNetworkConfig(**config)
         self.network = InteractionNetwork.from_observation_space(observation_space, num_actions=None, config=config)
         self.history, self.num_keypoints = self.network.history, self.network.num_keypoints
         self.projection = nn.Sequential(nn.Linear(self.network.pooled_dim, features_dim), nn.ReLU())
@@ -56,7 +59,9 @@ class KeypointGraphExtractor(BaseFeaturesExtractor):
     def _nodes_and_features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         check_keypoint_observation(obs, history=self.history, num_keypoints=self.num_keypoints)
         obs = obs.float()
-        graph = keypoint_graph_batch(obs, edge_template=self.network.edge_template)
+        graph = keypoint_graph_batch(
+            obs, edge_template=self.network.edge_template, mask_inactive=self.network.config.mask_inactive
+        )
         nodes = self.network.embed_graph(graph)  # (B * K, H)
         pooled = self.network.pool_graph(nodes, graph.batch, num_graphs=obs.shape[0])
         return nodes.view(obs.shape[0], self.num_keypoints, -1), self.projection(pooled)

@@ -80,30 +80,36 @@ def batched_edge_index(template: Tensor, batch_size: int, num_nodes: int) -> Ten
     return (template.unsqueeze(1) + offsets.view(1, -1, 1)).reshape(2, -1)
 
 
-def keypoint_node_features(obs: Tensor) -> Tensor:
+def keypoint_node_features(obs: Tensor, mask_inactive: bool = False) -> Tensor:
     """Per-node input features ``(B * K, history * 3)`` from ``(B, history, K, 3)`` observations.
 
-    Per frame a keypoint contributes ``(x * s, y * s, s)`` (the authors' agent input: an inactive
-    keypoint, ``s = 0``, reads as the origin), and the frames are concatenated oldest first.
+    Per frame a keypoint contributes ``(x, y, s)``, or ``(x * s, y * s, s)`` with
+    ``mask_inactive=True`` (an inactive keypoint, ``s = 0``, then reads as the origin), and the
+    frames are concatenated oldest first.
 
     >>> obs = torch.tensor([[[[0.5, -0.5, 1.0], [0.3, 0.3, 0.0]]]])  # B=1, history=1, K=2
     >>> keypoint_node_features(obs).tolist()
+    [[0.5, -0.5, 1.0], [0.30000001192092896, 0.30000001192092896, 0.0]]
+    >>> keypoint_node_features(obs, mask_inactive=True).tolist()
     [[0.5, -0.5, 1.0], [0.0, 0.0, 0.0]]
     """
     check_keypoint_observation(obs)
     b, t, k, _ = obs.shape
-    status = obs[..., 2:3]
-    feats = torch.cat([obs[..., :2] * status, status], dim=-1)  # (B, T, K, 3)
+    feats = obs
+    if mask_inactive:
+        status = obs[..., 2:3]
+        feats = torch.cat([obs[..., :2] * status, status], dim=-1)  # (B, T, K, 3)
     return feats.permute(0, 2, 1, 3).reshape(b * k, t * 3)
 
 
-def keypoint_graph_batch(obs: Tensor, edge_template: Tensor | None = None) -> Batch:
+def keypoint_graph_batch(obs: Tensor, edge_template: Tensor | None = None, mask_inactive: bool = False) -> Batch:
     """Turn ``(B, history, K, 3)`` keypoint observations into one torch-geometric ``Batch``.
 
     Args:
         obs: keypoint observations, ``(x, y, status)`` per keypoint and frame.
         edge_template: optional precomputed ``fully_connected_edge_index(K)`` on ``obs.device``
             (modules keep it as a buffer so it is not rebuilt every call).
+        mask_inactive: zero the ``(x, y)`` of inactive keypoints (see :func:`keypoint_node_features`).
 
     Returns:
         A ``Batch`` with ``x`` ``(B * K, history * 3)`` (see :func:`keypoint_node_features`),
@@ -125,7 +131,7 @@ def keypoint_graph_batch(obs: Tensor, edge_template: Tensor | None = None) -> Ba
         )
     graph_ids = torch.arange(b, device=obs.device)
     return Batch(
-        x=keypoint_node_features(obs),
+        x=keypoint_node_features(obs, mask_inactive),
         edge_index=batched_edge_index(edge_template, b, k),
         batch=graph_ids.repeat_interleave(k),
         ptr=torch.arange(b + 1, device=obs.device) * k,

@@ -32,10 +32,16 @@ class InteractionNetworkConfig:
             rounds (the paper uses one pass).
         residual: add the object model's output to the node state, ``h' = h + f_O([h, a])``,
             instead of replacing it (the original IN replaces it).
-        pooling: how node embeddings are reduced to one vector per graph: ``"mean"`` or ``"sum"``
-            (permutation invariant), or ``"flatten"`` (the ``K`` embeddings concatenated in
-            keypoint order, ``K * hidden_dim`` values: a fully connected readout as in the
-            authors' agent, tied to a fixed ``K`` and not permutation invariant).
+        pooling: how node embeddings are reduced to one vector per graph: ``"flatten"`` (the
+            ``K`` embeddings concatenated in keypoint order, ``K * hidden_dim`` values: the paper's
+            "IN followed by a fully-connected layer that decodes the actions"; tied to a fixed
+            ``K`` and not permutation invariant), or ``"mean"`` / ``"sum"`` (permutation invariant).
+        mask_inactive: feed inactive keypoints as ``(0, 0, 0)`` (``(x s, y s, s)``) instead of
+            their ``(x, y, s)``. The paper lists "coordinates, status and positional encoding" as
+            the node features; on MoveToCorner masking cost TestJitter score (README).
+
+    Policy files of format version 1 were built with ``pooling="mean"`` and
+    ``mask_inactive=True`` (:data:`LEGACY_CONFIG`, the defaults until then) and load with those.
     """
 
     hidden_dim: int = 100
@@ -45,7 +51,8 @@ class InteractionNetworkConfig:
     positional_dim: int = 16
     num_passes: int = 1
     residual: bool = False
-    pooling: Literal["mean", "sum", "flatten"] = "mean"
+    pooling: Literal["mean", "sum", "flatten"] = "flatten"
+    mask_inactive: bool = False
 
     def __post_init__(self) -> None:
         if self.positional_encoding not in ("learned", "sinusoidal", "none"):
@@ -59,6 +66,10 @@ class InteractionNetworkConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.mlp_hidden_layers < 0 or self.positional_dim < 0:
             raise ValueError("mlp_hidden_layers and positional_dim must be >= 0")
+
+
+LEGACY_CONFIG = {"pooling": "mean", "mask_inactive": True}
+"""The options whose defaults changed with policy format 2: what version-1 policy files were built with."""
 
 
 def mlp(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int) -> nn.Sequential:
@@ -106,15 +117,15 @@ def _reset_mlp(module: nn.Module) -> None:
 class InteractionNetwork(MessagePassing):
     r"""Interaction network on the fully connected graph of a frame's keypoints.
 
-    Node ``i`` is keypoint ``i``. Its input is the keypoint's ``(x s, y s, s)`` in each of the
-    ``T = history`` frames (oldest first) and a positional encoding ``p_i`` of its index. Edges
+    Node ``i`` is keypoint ``i``. Its input is the keypoint's ``(x, y, s)`` in each of the
+    ``T = history`` frames (oldest first; ``(x s, y s, s)`` with ``mask_inactive=True``) and a
+    positional encoding ``p_i`` of its index. Edges
     connect every ordered pair ``j -> i``, ``j != i``, and carry no features. With
     :math:`\phi_{enc}`, :math:`f_R`, :math:`f_O`, :math:`\phi_A`, :math:`\phi_D` MLPs:
 
     .. math::
 
-        h_i &= \phi_{enc}\big([x_i^1 s_i^1, y_i^1 s_i^1, s_i^1, \dots, x_i^T s_i^T, y_i^T s_i^T, s_i^T,
-               p_i]\big) \\
+        h_i &= \phi_{enc}\big([x_i^1, y_i^1, s_i^1, \dots, x_i^T, y_i^T, s_i^T, p_i]\big) \\
         e_{ij} &= f_R([h_i, h_j]) \qquad \text{(relational model: effect of } j \text{ on } i) \\
         a_i &= \sum_{j \ne i} e_{ij} \\
         h_i' &= f_O([h_i, a_i]) \qquad \text{(object model; } h_i + f_O([h_i, a_i])
@@ -124,9 +135,9 @@ class InteractionNetwork(MessagePassing):
 
     .. math::
 
-        \text{action\_logits} &= \phi_A\Big(\tfrac{1}{K} \sum_i h_i'\Big)
-            \quad (\textstyle\sum_i h_i' \text{ with } \texttt{pooling="sum"},
-            [h_1', \dots, h_K'] \text{ with } \texttt{"flatten"}) \\
+        \text{action\_logits} &= \phi_A\big([h_1', \dots, h_K']\big)
+            \quad (\tfrac{1}{K} \textstyle\sum_i h_i' \text{ with } \texttt{pooling="mean"},
+            \sum_i h_i' \text{ with } \texttt{"sum"}) \\
         \text{next\_keypoints}_i &= (x_i^T, y_i^T) + \phi_D(h_i')
 
     the second being the paper's auxiliary task: the ``(x, y)`` of every keypoint in the next
@@ -321,7 +332,7 @@ class InteractionNetwork(MessagePassing):
         check_keypoint_observation(obs, history=self.history)
         b, _, k, _ = obs.shape
         template = self.edge_template if k == self.num_keypoints else None
-        graph = keypoint_graph_batch(obs, edge_template=template)
+        graph = keypoint_graph_batch(obs, edge_template=template, mask_inactive=self.config.mask_inactive)
         if keypoint_ids is not None:
             ids = torch.as_tensor(keypoint_ids, device=obs.device, dtype=torch.long)
             if ids.shape == (k,):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium as gym
@@ -13,6 +14,7 @@ from torch import Tensor, nn
 from mint_rl.policies.serialization import SafePolicyIOMixin
 
 from mint_rl.policies.extractors import KeypointGraphExtractor
+from mint_rl.policies.interaction_network import LEGACY_CONFIG
 
 __all__ = ["MintGraphPolicy"]
 
@@ -57,9 +59,15 @@ class MintGraphPolicy(SafePolicyIOMixin, ActorCriticPolicy):
             features_extractor_kwargs=features_extractor_kwargs,
             **kwargs,
         )
+        recorded_extractor_kwargs = features_extractor_kwargs
+        if features_extractor_class is KeypointGraphExtractor:
+            # store the interaction network's whole config, so a file rebuilds the same network
+            # even if the defaults change later
+            config = dataclasses.asdict(self.features_extractor.network.config)  # type: ignore[union-attr]
+            recorded_extractor_kwargs = {**(features_extractor_kwargs or {}), "config": config}
         self._record_kwargs(
             net_arch=net_arch,
-            features_extractor_kwargs=features_extractor_kwargs,
+            features_extractor_kwargs=recorded_extractor_kwargs,
             activation_fn=None if activation_fn is nn.ReLU else activation_fn,
             features_extractor_class=None if features_extractor_class is KeypointGraphExtractor else features_extractor_class,
             **kwargs,
@@ -74,6 +82,15 @@ class MintGraphPolicy(SafePolicyIOMixin, ActorCriticPolicy):
         for extractor in extractors:
             if hasattr(extractor, "reset_parameters"):
                 extractor.reset_parameters()
+
+    @classmethod
+    def _upgrade_kwargs(cls, kwargs: dict[str, Any], format_version: int) -> dict[str, Any]:
+        """Format-1 files stored no interaction-network config: they were built with :data:`LEGACY_CONFIG`."""
+        if format_version < 2 and kwargs.get("features_extractor_class") is None:
+            extractor_kwargs = dict(kwargs.get("features_extractor_kwargs") or {})
+            extractor_kwargs.setdefault("config", dict(LEGACY_CONFIG))
+            kwargs = {**kwargs, "features_extractor_kwargs": extractor_kwargs}
+        return kwargs
 
     def _actor_extractor(self) -> KeypointGraphExtractor:
         extractor = self.features_extractor if self.share_features_extractor else self.pi_features_extractor

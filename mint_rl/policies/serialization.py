@@ -22,7 +22,7 @@ import torch
 __all__ = ["SafePolicyIOMixin", "space_to_json", "space_from_json", "load_policy", "POLICY_FORMAT"]
 
 POLICY_FORMAT = "mint_rl.policy"
-POLICY_FORMAT_VERSION = 1
+POLICY_FORMAT_VERSION = 2
 _P = TypeVar("_P")
 
 
@@ -122,6 +122,11 @@ class SafePolicyIOMixin:
     _json_kwargs: dict[str, Any]
     _unsaveable: list[str]
 
+    @classmethod
+    def _upgrade_kwargs(cls, kwargs: dict[str, Any], format_version: int) -> dict[str, Any]:
+        """The constructor kwargs of a file of an older ``format_version``, as this version reads them."""
+        return kwargs
+
     def _record_kwargs(self, **kwargs: Any) -> None:
         self._json_kwargs = {k: v for k, v in kwargs.items() if v is not None and _is_json(v)}
         self._unsaveable = sorted(k for k, v in kwargs.items() if v is not None and not _is_json(v))
@@ -197,7 +202,8 @@ def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
         raise ValueError(f"{path}: unknown policy class {name!r}; expected one of {sorted(registry)}")
     obs_space = space_from_json(description["observation_space"])
     act_space = space_from_json(description["action_space"])
-    policy = registry[name](obs_space, act_space, lambda _: 0.0, **description.get("kwargs", {}))
+    kwargs = registry[name]._upgrade_kwargs(dict(description.get("kwargs", {})), int(description["format_version"]))
+    policy = registry[name](obs_space, act_space, lambda _: 0.0, **kwargs)
     stored = load_file(str(path))
     aliases = _state_aliases(policy)  # every state_dict name -> the name it is stored under
     canonical = set(aliases.values())
