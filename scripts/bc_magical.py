@@ -15,6 +15,7 @@ ends with exactly ``demo_score=<float> testjitter_score=<float>``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--agent", choices=AGENTS, default="mint")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="cnn agent: bf16 runs its conv stack in bfloat16 mixed precision (2x faster on AVX512-BF16 CPUs)")
+    p.add_argument("--network", default=None, metavar="KEY=VALUE[,KEY=VALUE...]",
+                   help="MINT agent's InteractionNetworkConfig fields, e.g. pooling=mean,mask_inactive=true")
     p.add_argument("--detector", default="magical", help="pretrained name or checkpoint path (mint agent)")
     p.add_argument("--eval-episodes", type=int, default=25)
     p.add_argument("--demo-variant", choices=VARIANTS, default="TestJitter",
@@ -57,19 +60,49 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def parse_network(text: str | None):
+    """``"pooling=mean,hidden_dim=200"`` -> ``InteractionNetworkConfig`` (``None`` for ``None``).
+
+    Values are read as JSON where they parse (numbers, ``true``/``false``), else as strings.
+
+    Raises:
+        ValueError: a malformed item, an unknown field, or a value the config rejects.
+    """
+    if text is None:
+        return None
+    import dataclasses
+
+    from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+    known = {f.name for f in dataclasses.fields(InteractionNetworkConfig)}
+    values = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--network: expected KEY=VALUE items separated by commas, got {item!r}")
+        if key not in known:
+            raise ValueError(f"--network: unknown field {key!r}; expected one of {sorted(known)}")
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return InteractionNetworkConfig(**values)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.task not in TASKS:
         print(f"error: unknown task {args.task!r}; expected one of {', '.join(TASKS)}", file=sys.stderr)
         return 2
     try:
+        network = parse_network(args.network)
         cfg = BCExperimentConfig(task=args.task, agent=args.agent, demos=args.demos, human_dir=args.human_dir,
                                  n_demos=args.n_demos, seeds=args.seeds, epochs=args.epochs,
                                  eval_episodes=args.eval_episodes, detector=args.detector,
                                  deterministic=not args.sample, demo_noise=args.demo_noise,
                                  demo_variant=args.demo_variant, first_seed=args.first_seed,
-                                 precision=args.precision)
-    except ValueError as exc:
+                                 precision=args.precision, network=network)
+    except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"

@@ -38,6 +38,21 @@ def row_key(result: BCResult) -> str:
     return json.dumps(shared_settings(result.config), sort_keys=True)
 
 
+def agent_label(cfg: dict) -> str:
+    """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (network fields off today's defaults)."""
+    parts = [cfg["agent"]]
+    if cfg.get("precision", "fp32") != "fp32":
+        parts.append(cfg["precision"])
+    if cfg.get("network"):
+        from dataclasses import asdict
+
+        from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+        defaults = asdict(InteractionNetworkConfig())
+        parts += [f"{k}={v}" for k, v in sorted(cfg["network"].items()) if defaults.get(k) != v]
+    return ", ".join(parts)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -59,8 +74,7 @@ def main(argv=None) -> int:
             return 2
         cfg, summary = merged.config, merged.summary()
         cells = [f"{summary[v]['mean']:.3f} ± {summary[v]['std']:.3f}" for v in VARIANTS]
-        extra = f", {cfg['precision']}" if cfg.get("precision", "fp32") != "fp32" else ""
-        print(f"| {cfg['task']} | {cfg['agent']}{extra} | {cfg['demos']} (n={cfg['n_demos']}) | "
+        print(f"| {cfg['task']} | {agent_label(cfg)} | {cfg['demos']} (n={cfg['n_demos']}) | "
               f"{len(merged.seed_ids)} | " + " | ".join(cells) + f" | {merged.seconds / 60:.1f} min |")
         rows.append(merged.to_json())
     if args.json is not None:

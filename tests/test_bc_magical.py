@@ -54,6 +54,7 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     assert policy.observation_space.shape == (4, 4, 3)
     assert (out / "MoveToRegion-mint-rollout.gif").stat().st_size > 0
     assert results["seed_ids"] == [0, 1]
+    assert results["config"]["network"]["pooling"] == "flatten"  # the whole effective config is recorded
     # the trained policies re-predict their own demos (2 demos of MoveToRegion: 80 actions)
     acc_rc = _script("bc_demo_accuracy").main(["MoveToRegion", *results["policies"], "--n-demos", "2",
                                                "--detector", str(tiny_detector)])
@@ -90,6 +91,35 @@ def test_bc_table_merges_seed_splits_into_one_row(tmp_path, capsys):
     assert "more than one run" in capsys.readouterr().err
 
 
+def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector, capsys):
+    out = tmp_path / "bc"
+    rc = _script().main(["MoveToRegion", "--detector", str(tiny_detector), "--n-demos", "1", "--seeds", "1",
+                         "--epochs", "1", "--eval-episodes", "1", "--out", str(out), "--no-progress", "--no-gif",
+                         "--network", "pooling=mean,mask_inactive=true,hidden_dim=24"])
+    assert rc == 0
+    results = json.loads((out / "results.json").read_text())
+    net = results["config"]["network"]
+    assert (net["pooling"], net["mask_inactive"], net["hidden_dim"], net["effect_dim"]) == ("mean", True, 24, 100)
+    network = load_policy(results["policies"][0]).features_extractor.network
+    assert (network.config.pooling, network.config.mask_inactive, network.hidden_dim) == ("mean", True, 24)
+    capsys.readouterr()
+    assert _script("bc_table").main([str(out)]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MoveToRegion")][0]
+    assert "| mint, hidden_dim=24, mask_inactive=True, pooling=mean |" in row
+
+
+def test_results_without_a_network_entry_read_as_the_legacy_network():
+    from mint_rl.experiments.magical_bc import BCResult
+    from mint_rl.policies.interaction_network import LEGACY_CONFIG
+
+    cfg = vars(BCExperimentConfig(task="MoveToCorner"))
+    del cfg["network"]
+    old = BCResult.from_json({"config": cfg, "scores": {"Demo": [[1.0]], "TestJitter": [[0.5]]}})
+    assert {k: old.config["network"][k] for k in LEGACY_CONFIG} == LEGACY_CONFIG
+    cnn = BCResult.from_json({"config": {**cfg, "agent": "cnn"}, "scores": {"Demo": [[1.0]]}})
+    assert cnn.config["network"] is None
+
+
 def test_argument_errors(tmp_path, capsys):
     script = _script()
     assert script.main(["MoveToNowhere"]) == 2
@@ -116,6 +146,14 @@ def test_argument_errors(tmp_path, capsys):
         BCExperimentConfig(task="MakeLine", first_seed=-1)
     with pytest.raises(SystemExit):
         script.main(["MoveToCorner", "--agent", "cnn", "--precision", "int8"])
+    assert script.main(["MoveToCorner", "--network", "pooling=max"]) == 2
+    assert "pooling must be" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--network", "width=3"]) == 2
+    assert "unknown field 'width'" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--network", "pooling"]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--agent", "cnn", "--network", "pooling=mean"]) == 2
+    assert "MINT agent" in capsys.readouterr().err
     with pytest.raises(ValueError, match="only applies to scripted-expert"):
         BCExperimentConfig(task="MakeLine", demos="human", human_dir=str(tmp_path), demo_noise=0.2)
 

@@ -71,6 +71,8 @@ class BCExperimentConfig:
             seeds of one table over several processes; ``scripts/bc_table.py`` merges them).
         precision: ``"fp32"``, or ``"bf16"`` for the CNN agent's conv stack in bfloat16 mixed
             precision (:class:`~mint_rl.policies.CnnAgentExtractor`'s ``compute_dtype``).
+        network: the MINT agent's :class:`~mint_rl.policies.InteractionNetworkConfig`; ``None``
+            for its defaults. ``results.json`` records the whole config used.
     """
 
     task: str
@@ -91,6 +93,7 @@ class BCExperimentConfig:
     demo_variant: str = "TestJitter"
     first_seed: int = 0
     precision: str = "fp32"
+    network: Optional[Any] = None
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -110,6 +113,13 @@ class BCExperimentConfig:
             raise ValueError(f"precision: expected one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.precision != "fp32" and self.agent != "cnn":
             raise ValueError(f"precision={self.precision!r} applies to the CNN agent only (got agent={self.agent!r})")
+        if self.network is not None:
+            from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+            if not isinstance(self.network, InteractionNetworkConfig):
+                raise TypeError(f"network: expected an InteractionNetworkConfig or None, got {type(self.network).__name__}")
+            if self.agent != "mint":
+                raise ValueError(f"network configures the MINT agent's interaction network; agent is {self.agent!r}")
         if self.demos == "human" and not self.human_dir:
             raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
         if not 0.0 <= self.demo_noise < 1.0:
@@ -288,11 +298,16 @@ class BCResult:
         """Inverse of :meth:`to_json`.
 
         Files from older versions get the defaults of config fields added since, and their
-        ``seed_ids`` from the config.
+        ``seed_ids`` from the config. MINT-agent files without a ``network`` entry were written
+        before it was recorded: their network was the then default, :data:`LEGACY_CONFIG`.
         """
         from dataclasses import MISSING, fields
 
         config = dict(data["config"])
+        if config.get("agent", "mint") == "mint" and "network" not in config:
+            from mint_rl.policies.interaction_network import LEGACY_CONFIG, InteractionNetworkConfig
+
+            config["network"] = asdict(InteractionNetworkConfig(**LEGACY_CONFIG))
         for f in fields(BCExperimentConfig):
             if f.name not in config and f.default is not MISSING:
                 config[f.name] = f.default
@@ -371,12 +386,19 @@ def run_bc_experiment(
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
     result = BCResult(config=asdict(cfg), scores={v: [] for v in VARIANTS})
+    network = None
+    if cfg.agent == "mint":
+        from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+        network = cfg.network or InteractionNetworkConfig()
+        result.config["network"] = asdict(network)  # the whole config, defaults included
     result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
     venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history) for v in VARIANTS}
     try:
-        policy_kwargs = None
         if cfg.agent == "cnn":
             policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
+        else:
+            policy_kwargs = {"features_extractor_kwargs": {"config": network}}
         for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
             policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
                               batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress,
