@@ -46,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="cnn agent: bf16 runs its conv stack in bfloat16 mixed precision (2x faster on AVX512-BF16 CPUs)")
     p.add_argument("--network", default=None, metavar="KEY=VALUE[,KEY=VALUE...]",
                    help="MINT agent's InteractionNetworkConfig fields, e.g. pooling=mean,mask_inactive=true")
+    p.add_argument("--keypoint-noise", type=float, default=0.0, metavar="SIGMA",
+                   help="MINT agent: std of Gaussian jitter added to keypoint x, y in BC batches (coordinates in [-1, 1])")
     p.add_argument("--detector", default="magical", help="pretrained name or checkpoint path (mint agent)")
     p.add_argument("--eval-episodes", type=int, default=25)
     p.add_argument("--demo-variant", choices=VARIANTS, default="TestJitter",
@@ -101,7 +103,8 @@ def main(argv=None) -> int:
                                  eval_episodes=args.eval_episodes, detector=args.detector,
                                  deterministic=not args.sample, demo_noise=args.demo_noise,
                                  demo_variant=args.demo_variant, first_seed=args.first_seed,
-                                 precision=args.precision, network=network)
+                                 precision=args.precision, network=network,
+                                 keypoint_noise=args.keypoint_noise)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

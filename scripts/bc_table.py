@@ -39,7 +39,7 @@ def row_key(result: BCResult) -> str:
 
 
 def agent_label(cfg: dict) -> str:
-    """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (network fields off today's defaults)."""
+    """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (network fields off today's defaults, keypoint noise)."""
     parts = [cfg["agent"]]
     if cfg.get("precision", "fp32") != "fp32":
         parts.append(cfg["precision"])
@@ -50,6 +50,8 @@ def agent_label(cfg: dict) -> str:
 
         defaults = asdict(InteractionNetworkConfig())
         parts += [f"{k}={v}" for k, v in sorted(cfg["network"].items()) if defaults.get(k) != v]
+    if cfg.get("keypoint_noise"):
+        parts.append(f"keypoint_noise={cfg['keypoint_noise']}")
     return ", ".join(parts)
 
 

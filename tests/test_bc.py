@@ -18,6 +18,7 @@ from mint_rl.policies import (
     MintBC,
     MintGraphPolicy,
     evaluate_policy_scores,
+    jitter_keypoints,
     next_keypoint_loss,
     train_bc,
 )
@@ -132,6 +133,43 @@ def test_train_bc_is_seeded_and_logs_aux_loss(demos, tmp_path):
     assert "bc/aux_loss" in header and "bc/neglogp" in header
 
 
+def test_jitter_keypoints_moves_positions_only_with_the_given_spread():
+    g = torch.Generator().manual_seed(0)
+    obs = torch.rand(64, 4, 25, 3, generator=g) * 1.6 - 0.8  # stays clear of the [-1, 1] clamp
+    obs[..., 2] = (obs[..., 2] > 0).float()
+    out = jitter_keypoints(obs, 0.02, torch.Generator().manual_seed(1))
+    delta = out[..., :2] - obs[..., :2]
+    assert torch.equal(out[..., 2], obs[..., 2])
+    assert abs(float(delta.std()) - 0.02) < 0.001 and abs(float(delta.mean())) < 0.001
+    assert float((delta[..., 0] * delta[..., 1]).mean()) < 1e-5  # x and y drawn independently
+    same = jitter_keypoints(obs, 0.02, torch.Generator().manual_seed(1))
+    assert torch.equal(same, out)
+    edge = jitter_keypoints(torch.ones(2, 1, 3, 3), 0.5, torch.Generator().manual_seed(2))
+    assert float(edge[..., :2].max()) <= 1.0
+    with pytest.raises(ValueError, match=r"\(B, history, K, 3\)"):
+        jitter_keypoints(torch.zeros(2, 3, 3), 0.1)
+    with pytest.raises(ValueError, match="sigma"):
+        jitter_keypoints(obs, -0.1)
+
+
+def test_keypoint_noise_changes_training_only_and_is_seeded(demos):
+    env = ToyKeypointEnv()
+    kwargs = dict(epochs=2, batch_size=32, seed=3, device="cpu", progress_bar=False)
+    plain = train_bc(demos, env.observation_space, env.action_space, **kwargs)
+    noisy = train_bc(demos, env.observation_space, env.action_space, keypoint_noise=0.05, **kwargs)
+    again = train_bc(demos, env.observation_space, env.action_space, keypoint_noise=0.05, **kwargs)
+    assert all(torch.equal(a, b) for a, b in zip(noisy.parameters(), again.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(noisy.parameters(), plain.parameters()))
+    # the calculator leaves observations alone when the policy is not training
+    calc = AuxiliaryBCLossCalculator(ent_weight=0.0, l2_weight=0.0, aux_weight=0.0, keypoint_noise=0.5)
+    obs = torch.as_tensor(np.array(rollout.flatten_trajectories(demos).obs[:8]))
+    acts = torch.as_tensor(np.array(rollout.flatten_trajectories(demos).acts[:8]))
+    noisy.set_training_mode(False)
+    assert torch.equal(calc(noisy, obs, acts).neglogp, calc(noisy, obs, acts).neglogp)
+    noisy.set_training_mode(True)
+    assert not torch.equal(calc(noisy, obs, acts).neglogp, calc(noisy, obs, acts).neglogp)
+
+
 def test_train_bc_cnn_agent_reduces_loss():
     demos = expert_trajectories(6, seed=0, image=True)
     env = ToyKeypointEnv(image=True)
@@ -156,6 +194,8 @@ def test_train_bc_argument_errors(demos):
         train_bc(demos[:1], *spaces, batch_size=1000)
     with pytest.raises(ValueError, match="no demonstrations"):
         train_bc([], *spaces)
+    with pytest.raises(ValueError, match="MINT agent only"):
+        train_bc(demos, *spaces, agent="cnn", aux_weight=0.0, keypoint_noise=0.02)
 
 
 def test_evaluate_policy_scores_prefers_eval_score_and_falls_back_to_return():

@@ -95,17 +95,18 @@ def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector
     out = tmp_path / "bc"
     rc = _script().main(["MoveToRegion", "--detector", str(tiny_detector), "--n-demos", "1", "--seeds", "1",
                          "--epochs", "1", "--eval-episodes", "1", "--out", str(out), "--no-progress", "--no-gif",
-                         "--network", "pooling=mean,mask_inactive=true,hidden_dim=24"])
+                         "--network", "pooling=mean,mask_inactive=true,hidden_dim=24", "--keypoint-noise", "0.03"])
     assert rc == 0
     results = json.loads((out / "results.json").read_text())
     net = results["config"]["network"]
     assert (net["pooling"], net["mask_inactive"], net["hidden_dim"], net["effect_dim"]) == ("mean", True, 24, 100)
+    assert results["config"]["keypoint_noise"] == 0.03
     network = load_policy(results["policies"][0]).features_extractor.network
     assert (network.config.pooling, network.config.mask_inactive, network.hidden_dim) == ("mean", True, 24)
     capsys.readouterr()
     assert _script("bc_table").main([str(out)]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MoveToRegion")][0]
-    assert "| mint, hidden_dim=24, mask_inactive=True, pooling=mean |" in row
+    assert "| mint, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03 |" in row
 
 
 def test_results_without_a_network_entry_read_as_the_legacy_network():
@@ -146,6 +147,10 @@ def test_argument_errors(tmp_path, capsys):
         BCExperimentConfig(task="MakeLine", first_seed=-1)
     with pytest.raises(SystemExit):
         script.main(["MoveToCorner", "--agent", "cnn", "--precision", "int8"])
+    assert script.main(["MoveToCorner", "--agent", "cnn", "--keypoint-noise", "0.02"]) == 2
+    assert "MINT agent only" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--keypoint-noise", "-1"]) == 2
+    assert "keypoint_noise" in capsys.readouterr().err
     assert script.main(["MoveToCorner", "--network", "pooling=max"]) == 2
     assert "pooling must be" in capsys.readouterr().err
     assert script.main(["MoveToCorner", "--network", "width=3"]) == 2

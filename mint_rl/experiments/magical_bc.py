@@ -73,6 +73,8 @@ class BCExperimentConfig:
             precision (:class:`~mint_rl.policies.CnnAgentExtractor`'s ``compute_dtype``).
         network: the MINT agent's :class:`~mint_rl.policies.InteractionNetworkConfig`; ``None``
             for its defaults. ``results.json`` records the whole config used.
+        keypoint_noise: standard deviation of the Gaussian jitter added to the keypoint ``x, y``
+            of every BC batch (MINT agent; :func:`~mint_rl.policies.jitter_keypoints`).
     """
 
     task: str
@@ -94,6 +96,7 @@ class BCExperimentConfig:
     first_seed: int = 0
     precision: str = "fp32"
     network: Optional[Any] = None
+    keypoint_noise: float = 0.0
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -120,6 +123,10 @@ class BCExperimentConfig:
                 raise TypeError(f"network: expected an InteractionNetworkConfig or None, got {type(self.network).__name__}")
             if self.agent != "mint":
                 raise ValueError(f"network configures the MINT agent's interaction network; agent is {self.agent!r}")
+        if not 0.0 <= self.keypoint_noise < 1.0:
+            raise ValueError(f"keypoint_noise: expected a standard deviation in [0, 1), got {self.keypoint_noise!r}")
+        if self.keypoint_noise > 0 and self.agent != "mint":
+            raise ValueError(f"keypoint_noise jitters keypoint observations: MINT agent only, got agent={self.agent!r}")
         if self.demos == "human" and not self.human_dir:
             raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
         if not 0.0 <= self.demo_noise < 1.0:
@@ -402,7 +409,7 @@ def run_bc_experiment(
         for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
             policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
                               batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress,
-                              policy_kwargs=policy_kwargs)
+                              policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise)
             if out_dir is not None:
                 path = policy.save(Path(out_dir) / "policies" / f"{cfg.task}-{cfg.agent}-seed{s}.safetensors",
                                    extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)})

@@ -14,6 +14,7 @@ from mint_rl.policies.bc import (
     BCTrainingMetricsWithAux,
     MintBC,
     evaluate_policy_scores,
+    jitter_keypoints,
     next_keypoint_loss,
     train_bc,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "fully_connected_edge_index",
     "keypoint_graph_batch",
     "keypoint_node_features",
+    "jitter_keypoints",
     "next_keypoint_loss",
     "train_bc",
 ]

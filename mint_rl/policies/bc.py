@@ -46,6 +46,7 @@ __all__ = [
     "AuxiliaryBCLossCalculator",
     "MintBC",
     "next_keypoint_loss",
+    "jitter_keypoints",
     "train_bc",
     "evaluate_policy_scores",
 ]
@@ -75,6 +76,30 @@ def next_keypoint_loss(predicted: Tensor, next_obs: Tensor) -> Tensor:
     weight = target[..., 2]
     err = (predicted - target[..., :2]).square().sum(dim=-1)
     return (weight * err).sum() / weight.sum().clamp_min(1e-6)
+
+
+def jitter_keypoints(obs: Tensor, sigma: float, generator: torch.Generator | None = None) -> Tensor:
+    """``(B, history, K, 3)`` keypoint observations with ``N(0, sigma^2)`` added to every ``x, y``.
+
+    Each keypoint of each frame gets its own draw; positions are clamped to ``[-1, 1]`` and the
+    status is left alone. A data augmentation for behaviour cloning: the detector's keypoints
+    move by a pixel or two from frame to frame, and a policy fitted to ten demonstrations
+    otherwise keys on positions exactly as they were.
+
+    >>> obs = torch.tensor([[[[0.0, 0.99, 1.0]]]])
+    >>> out = jitter_keypoints(obs, 0.1, torch.Generator().manual_seed(0))
+    >>> bool(out[..., 1] <= 1.0), float(out[..., 2]), jitter_keypoints(obs, 0.0) is obs
+    (True, 1.0, True)
+    """
+    if obs.dim() != 4 or obs.shape[-1] != 3:
+        raise ValueError(f"expected keypoint observations of shape (B, history, K, 3), got {tuple(obs.shape)}")
+    if sigma < 0:
+        raise ValueError(f"sigma must be >= 0, got {sigma}")
+    if sigma == 0:
+        return obs
+    noise = torch.randn(obs.shape[:-1] + (2,), generator=generator, dtype=obs.dtype, device="cpu").to(obs.device)
+    xy = (obs[..., :2] + sigma * noise).clamp(-1.0, 1.0)
+    return torch.cat([xy, obs[..., 2:]], dim=-1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,16 +136,24 @@ class AuxiliaryBCLossCalculator:
         l2_weight: weight of the L2 penalty (imitation's ``l2_weight``).
         aux_weight: weight of the next-keypoint loss.
         next_obs_source: returns the ``next_obs`` of the batch being evaluated.
+        keypoint_noise: standard deviation of :func:`jitter_keypoints` applied to the batch's
+            observations (not to the auxiliary target) while the policy is in training mode;
+            ``0`` disables it. Needs keypoint observations.
+        generator: the noise's random generator (``None``: torch's global one).
     """
 
     ent_weight: float
     l2_weight: float
     aux_weight: float
     next_obs_source: Callable[[], Any] | None = None
+    keypoint_noise: float = 0.0
+    generator: torch.Generator | None = None
 
     def __call__(self, policy: ActorCriticPolicy, obs: Any, acts: Any) -> BCTrainingMetricsWithAux:
         tensor_obs = types.map_maybe_dict(imit_util.safe_to_tensor, types.maybe_unwrap_dictobs(obs))
         acts = imit_util.safe_to_tensor(acts)
+        if self.keypoint_noise > 0 and policy.training:
+            tensor_obs = jitter_keypoints(tensor_obs.float(), self.keypoint_noise, self.generator)
         if self.aux_weight > 0:
             if not hasattr(policy, "evaluate_actions_with_next_keypoints"):
                 raise TypeError(
@@ -167,14 +200,20 @@ class MintBC(bc.BC):
 
     Args:
         aux_weight: weight of :func:`next_keypoint_loss` (``0`` disables it).
-        shuffle_seed: seed of the demonstration loader's shuffling (``None``: torch's global RNG).
+        shuffle_seed: seed of the demonstration loader's shuffling and of the keypoint noise
+            (``None``: torch's global RNG).
+        keypoint_noise: standard deviation of the :func:`jitter_keypoints` augmentation (``0``: none).
 
     See the module docstring for how the auxiliary target reaches the loss.
     """
 
-    def __init__(self, *, aux_weight: float = 0.0, shuffle_seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, aux_weight: float = 0.0, shuffle_seed: int | None = None, keypoint_noise: float = 0.0, **kwargs: Any
+    ) -> None:
         if aux_weight < 0:
             raise ValueError(f"aux_weight must be >= 0, got {aux_weight}")
+        if keypoint_noise < 0:
+            raise ValueError(f"keypoint_noise must be >= 0, got {keypoint_noise}")
         self.aux_weight = aux_weight
         self.shuffle_seed = shuffle_seed
         super().__init__(**kwargs)
@@ -184,6 +223,8 @@ class MintBC(bc.BC):
             l2_weight=base.l2_weight,
             aux_weight=aux_weight,
             next_obs_source=self._current_next_obs,
+            keypoint_noise=keypoint_noise,
+            generator=None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed + 1),
         )
 
     def set_demonstrations(self, demonstrations: algo_base.AnyTransitions) -> None:
@@ -230,6 +271,7 @@ def train_bc(
     ent_weight: float = 1e-3,
     l2_weight: float = 0.0,
     policy_kwargs: Mapping[str, Any] | None = None,
+    keypoint_noise: float = 0.0,
 ) -> ActorCriticPolicy:
     """Behaviour-clone ``demos`` into a fresh MINT (interaction-network) or CNN agent.
 
@@ -253,6 +295,8 @@ def train_bc(
         ent_weight: entropy bonus weight (imitation's default 1e-3).
         l2_weight: L2 penalty weight.
         policy_kwargs: extra keyword arguments of the policy class (e.g. ``net_arch``).
+        keypoint_noise: standard deviation of Gaussian noise added to the keypoint ``x, y`` of
+            every training batch (:func:`jitter_keypoints`; MINT agent only, ``0``: none).
 
     Returns:
         The trained policy, in evaluation mode, on ``device``.
@@ -265,6 +309,8 @@ def train_bc(
         raise ValueError(f"the CNN agent has no next-keypoint head: aux_weight must be 0, got {aux_weight}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if keypoint_noise and agent != "mint":
+        raise ValueError(f"keypoint_noise jitters keypoint observations: MINT agent only, got agent={agent!r}")
     demos = list(demos)
     if not demos:
         raise ValueError("no demonstrations given")
@@ -294,6 +340,7 @@ def train_bc(
             custom_logger=logger,
             aux_weight=aux_weight,
             shuffle_seed=seed,
+            keypoint_noise=keypoint_noise,
         )
         trainer.policy.set_training_mode(True)
         trainer.train(n_epochs=epochs, progress_bar=progress_bar, log_interval=max(1, n_transitions // batch_size))
