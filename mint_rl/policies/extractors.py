@@ -18,7 +18,8 @@ class KeypointGraphExtractor(BaseFeaturesExtractor):
 
     ``forward`` turns the ``(B, history, K, 3)`` observation batch into one torch-geometric
     ``Batch`` of ``B`` fully connected graphs (see :func:`keypoint_graph_batch`), runs the
-    interaction network on it, pools the node embeddings per graph and maps the pooled vector
+    interaction network on it, reads the node embeddings out per graph (``config.pooling``:
+    concatenated by default, or pooled) and maps that vector
     to ``features_dim`` features (``Linear + ReLU``). ``history`` and ``K`` are read from the
     observation space. The network's next-keypoint head is kept for the auxiliary loss of
     behaviour cloning (:meth:`forward_with_next_keypoints`).
