@@ -10,7 +10,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.policies import ActorCriticPolicy
 from toy_keypoint_env import ToyKeypointEnv
 
-import mint_rl.policies.extractors as extractors_module
+import mint_rl.policies.interaction_network as interaction_network_module
 from mint_rl.policies import (
     CnnAgentExtractor,
     CnnAgentPolicy,
@@ -35,14 +35,14 @@ def _batch(space: gym.spaces.Box, b: int) -> torch.Tensor:
 @pytest.mark.parametrize("history,k", [(4, 6), (2, 9)])
 def test_extractor_builds_one_complete_graph_per_sample(monkeypatch, history, k):
     seen = []
-    original = extractors_module.keypoint_graph_batch
+    original = interaction_network_module.keypoint_graph_batch
 
     def spy(obs, edge_template=None, mask_inactive=False):
         graph = original(obs, edge_template=edge_template, mask_inactive=mask_inactive)
         seen.append(graph)
         return graph
 
-    monkeypatch.setattr(extractors_module, "keypoint_graph_batch", spy)
+    monkeypatch.setattr(interaction_network_module, "keypoint_graph_batch", spy)
     space = _space(history, k)
     extractor = KeypointGraphExtractor(space, features_dim=24)
     b = 5

@@ -7,7 +7,7 @@ import torch  # noqa: F401  (used by the doctest)
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
-from mint_rl.policies.graph import check_keypoint_observation, keypoint_graph_batch
+from mint_rl.policies.graph import check_keypoint_observation
 from mint_rl.policies.interaction_network import InteractionNetwork, InteractionNetworkConfig
 
 __all__ = ["KeypointGraphExtractor"]
@@ -60,9 +60,7 @@ class KeypointGraphExtractor(BaseFeaturesExtractor):
     def _nodes_and_features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         check_keypoint_observation(obs, history=self.history, num_keypoints=self.num_keypoints)
         obs = obs.float()
-        graph = keypoint_graph_batch(
-            obs, edge_template=self.network.edge_template, mask_inactive=self.network.config.mask_inactive
-        )
+        graph = self.network.graph(obs)  # the network decides its node inputs (config.mask_inactive)
         nodes = self.network.embed_graph(graph)  # (B * K, H)
         pooled = self.network.pool_graph(nodes, graph.batch, num_graphs=obs.shape[0])
         return nodes.view(obs.shape[0], self.num_keypoints, -1), self.projection(pooled)
