@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from imitation.data import rollout
+from imitation.data import rollout, types
 from imitation.util import logger as imit_logger
 from toy_keypoint_env import ToyKeypointEnv, expert_trajectories
 
@@ -183,6 +183,28 @@ def test_train_bc_cnn_agent_reduces_loss():
     assert nll1 < nll0
 
 
+def test_train_bc_state_agent_learns_a_state_rule_and_saves(tmp_path):
+    from mint_rl.policies import StateAgentPolicy
+    from mint_rl.policies.serialization import load_policy
+
+    # demos whose action is a function of the state: act = 0 if x > 0 else 1
+    rng = np.random.default_rng(0)
+    trajs = []
+    for _ in range(8):
+        obs = rng.uniform(-1, 1, (21, 6)).astype(np.float32)
+        trajs.append(types.Trajectory(obs=obs, acts=(obs[:-1, 0] <= 0).astype(np.int64), infos=None, terminal=True))
+    space = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
+    policy = train_bc(trajs, space, gym.spaces.Discrete(2), agent="state", epochs=30, batch_size=16, device="cpu",
+                      progress_bar=False)
+    assert isinstance(policy, StateAgentPolicy) and not policy.training
+    test = rng.uniform(-1, 1, (200, 6)).astype(np.float32)
+    acc = float((policy.predict(test, deterministic=True)[0] == (test[:, 0] <= 0)).mean())
+    assert acc > 0.9  # random: 0.5
+    loaded = load_policy(policy.save(tmp_path / "state.safetensors"))
+    assert isinstance(loaded, StateAgentPolicy)
+    np.testing.assert_array_equal(loaded.predict(test, deterministic=True)[0], policy.predict(test, deterministic=True)[0])
+
+
 def test_train_bc_argument_errors(demos):
     env = ToyKeypointEnv()
     spaces = (env.observation_space, env.action_space)
@@ -190,6 +212,8 @@ def test_train_bc_argument_errors(demos):
         train_bc(demos, *spaces, agent="mlp")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="aux_weight must be 0"):
         train_bc(demos, *spaces, agent="cnn", aux_weight=1.0)
+    with pytest.raises(ValueError, match="state agent has no next-keypoint head"):
+        train_bc(demos, *spaces, agent="state", aux_weight=0.5)
     with pytest.raises(ValueError, match="fewer than batch_size"):
         train_bc(demos[:1], *spaces, batch_size=1000)
     with pytest.raises(ValueError, match="no demonstrations"):

@@ -65,6 +65,37 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     assert lines[-1] == f"accuracy={np.mean(accs):.4f}"
 
 
+def test_state_agent_end_to_end(tmp_path, capsys):
+    from mint_rl.envs.magical import state_vector
+    from mint_rl.envs.state import unwrap_magical
+    from mint_rl.experiments.magical_bc import make_env
+    from mint_rl.policies import StateAgentPolicy
+
+    # the observation: the last 4 state vectors, oldest first, the first repeated at reset
+    env = make_env("MoveToCorner", "TestJitter", "state", history=4)
+    obs, _ = env.reset(seed=3)
+    d = env.observation_space.shape[0] // 4
+    assert env.observation_space.shape == (40,) and d == 10  # robot 5 + one block slot 5
+    first = state_vector(unwrap_magical(env), 1, 0)
+    np.testing.assert_allclose(obs.reshape(4, d), np.tile(first, (4, 1)), atol=1e-6)
+    obs, *_ = env.step(1)
+    np.testing.assert_allclose(obs.reshape(4, d)[:3], np.tile(first, (3, 1)), atol=1e-6)
+    np.testing.assert_allclose(obs.reshape(4, d)[3], state_vector(unwrap_magical(env), 1, 0), atol=1e-6)
+    env.close()
+
+    out = tmp_path / "state"
+    rc = _script().main(["MoveToCorner", "--agent", "state", "--n-demos", "2", "--seeds", "1", "--epochs", "2",
+                         "--eval-episodes", "2", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("demo_score=") and " testjitter_score=" in last
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["agent"] == "state" and results["config"]["network"] is None
+    assert isinstance(load_policy(results["policies"][0]), StateAgentPolicy)
+    assert (out / "MoveToCorner-state-rollout.gif").stat().st_size > 0
+    assert BCExperimentConfig(task="MakeLine", agent="state").bc_epochs == 150
+
+
 def _write_result(path: Path, first_seed: int, seed_scores: list[float], **config) -> Path:
     cfg = {**vars(BCExperimentConfig(task="MoveToCorner", agent="cnn", precision="bf16")), **config}
     cfg.update(first_seed=first_seed, seeds=len(seed_scores))
@@ -159,6 +190,8 @@ def test_argument_errors(tmp_path, capsys):
     assert "KEY=VALUE" in capsys.readouterr().err
     assert script.main(["MoveToCorner", "--agent", "cnn", "--network", "pooling=mean"]) == 2
     assert "MINT agent" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--agent", "state", "--demos", "human", "--human-dir", str(tmp_path)]) == 2
+    assert "only the scripted-expert demos" in capsys.readouterr().err
     with pytest.raises(ValueError, match="only applies to scripted-expert"):
         BCExperimentConfig(task="MakeLine", demos="human", human_dir=str(tmp_path), demo_noise=0.2)
 

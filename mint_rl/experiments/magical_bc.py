@@ -27,7 +27,9 @@ from typing import Any, Callable, Optional, Sequence
 import gymnasium as gym
 import numpy as np
 
-AGENTS = ("mint", "cnn")
+#: ``"mint"``: interaction network on keypoints; ``"cnn"``: pixels (Appendix E.5); ``"state"``: an
+#: MLP on the simulator's true state, a privileged reference that is not in the paper.
+AGENTS = ("mint", "cnn", "state")
 VARIANTS = ("Demo", "TestJitter")
 #: ``BCExperimentConfig.precision`` choices.
 PRECISIONS = ("fp32", "bf16")
@@ -43,17 +45,19 @@ class BCExperimentConfig:
 
     Attributes:
         task: MAGICAL task (``MoveToRegion``, ``MoveToCorner``, ``MakeLine``).
-        agent: ``"mint"`` (interaction network on keypoints) or ``"cnn"`` (pixels).
+        agent: ``"mint"`` (interaction network on keypoints), ``"cnn"`` (pixels) or ``"state"``
+            (privileged MLP on the true simulator state over ``history`` steps; expert demos
+            only, since MAGICAL's human demos store frames, not states).
         demos: ``"expert"``, ``"human"`` (needs ``human_dir``) or a path (a folder of MAGICAL
             ``*.pkl.gz`` demos, or an ``.npz`` file of our demo format).
         human_dir: folder of MAGICAL human demos for ``demos="human"``.
         n_demos: demonstrations used for training (paper: 10).
         seeds: training seeds (paper: 5).
-        epochs: BC epochs; ``None`` means :data:`MINT_EPOCHS` for MINT and twice that for the CNN
-            (the paper trains the CNN agent twice as long).
+        epochs: BC epochs; ``None`` means :data:`MINT_EPOCHS` for the MINT and state agents and
+            twice that for the CNN (the paper trains the CNN agent twice as long).
         eval_episodes: evaluation episodes per variant and seed (paper: 25).
         detector: pretrained detector name or checkpoint path (MINT agent).
-        history: keypoint frames per observation (paper: 4).
+        history: keypoint frames (state agent: states) per observation (paper: 4).
         deterministic: evaluate with the most likely action (SB3's and imitation's convention)
             instead of sampling from the policy. On the Demo variant, one fixed scene, the 25
             argmax episodes of a seed are then identical; sampled actions give a spread but
@@ -127,6 +131,9 @@ class BCExperimentConfig:
             raise ValueError(f"keypoint_noise: expected a standard deviation in [0, 1), got {self.keypoint_noise!r}")
         if self.keypoint_noise > 0 and self.agent != "mint":
             raise ValueError(f"keypoint_noise jitters keypoint observations: MINT agent only, got agent={self.agent!r}")
+        if self.agent == "state" and self.demos != "expert":
+            raise ValueError(f"agent='state' learns from the simulator state, which only the scripted-expert demos "
+                             f"record (human demos and demo files hold frames); got demos={self.demos!r}")
         if self.demos == "human" and not self.human_dir:
             raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
         if not 0.0 <= self.demo_noise < 1.0:
@@ -145,7 +152,7 @@ class BCExperimentConfig:
     def bc_epochs(self) -> int:
         if self.epochs is not None:
             return int(self.epochs)
-        return MINT_EPOCHS if self.agent == "mint" else 2 * MINT_EPOCHS
+        return 2 * MINT_EPOCHS if self.agent == "cnn" else MINT_EPOCHS
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,12 +160,17 @@ class BCExperimentConfig:
 # --------------------------------------------------------------------------------------------
 
 
-def make_env(task: str, variant: str, agent: str, detector: Any = None, history: int = 4) -> gym.Env:
-    """The single env an agent acts in: keypoints over the allocentric view, or ``-LoRes4A``."""
+def make_env(task: str, variant: str, agent: str, detector: Any = None, history: int = 4,
+             render_mode: Optional[str] = None) -> gym.Env:
+    """The single env an agent acts in: keypoints over the allocentric view, ``-LoRes4A``, or
+    the last ``history`` state vectors flattened (``view="state"``, oldest first)."""
     import mint_rl  # noqa: F401  (registers magical/<id>)
 
     if agent == "cnn":
         return gym.make(f"magical/{task}-{variant}-LoRes4A-v0")
+    if agent == "state":
+        base = gym.make(f"magical/{task}-{variant}-v0", view="state", render_mode=render_mode)
+        return gym.wrappers.FlattenObservation(gym.wrappers.FrameStack(base, history))
     from mint_rl.wrappers import MintKeypointWrapper
 
     base = gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=RESOLUTION)
@@ -169,8 +181,8 @@ def make_vector_env(task: str, variant: str, agent: str, n: int, detector: Any =
     """``n`` sub-envs; for MINT one batched detector forward per step."""
     import mint_rl  # noqa: F401
 
-    if agent == "cnn":
-        return gym.vector.SyncVectorEnv([lambda: gym.make(f"magical/{task}-{variant}-LoRes4A-v0")] * n)
+    if agent in ("cnn", "state"):
+        return gym.vector.SyncVectorEnv([lambda: make_env(task, variant, agent, history=history)] * n)
     from mint_rl.wrappers import MintKeypointVectorWrapper
 
     raw = gym.vector.SyncVectorEnv(
@@ -404,6 +416,8 @@ def run_bc_experiment(
     try:
         if cfg.agent == "cnn":
             policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
+        elif cfg.agent == "state":
+            policy_kwargs = {}
         else:
             policy_kwargs = {"features_extractor_kwargs": {"config": network}}
         for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
@@ -430,13 +444,21 @@ def record_rollout_gif(policy: Any, cfg: BCExperimentConfig, path: Path, variant
     from mint_rl.viz import write_video
 
     detector = cfg.detector if cfg.agent == "mint" else None
-    env = make_env(cfg.task, variant, cfg.agent, detector, cfg.history)
+    render_mode = "rgb_array" if cfg.agent == "state" else None
+    env = make_env(cfg.task, variant, cfg.agent, detector, cfg.history, render_mode=render_mode)
     frames = []
     try:
         obs, _ = env.reset(seed=cfg.eval_seed)
         done = False
         while not done:
-            frame = env.render() if cfg.agent == "mint" else np.asarray(obs)[..., -3:]
+            if cfg.agent == "mint":
+                frame = env.render()
+            elif cfg.agent == "state":
+                import cv2
+
+                frame = cv2.resize(env.render(), (RESOLUTION, RESOLUTION), interpolation=cv2.INTER_AREA)
+            else:
+                frame = np.asarray(obs)[..., -3:]
             frames.append(np.kron(frame, np.ones((scale, scale, 1), np.uint8)))
             action, _ = policy.predict(obs, deterministic=cfg.deterministic)
             obs, _, term, trunc, _ = env.step(int(action))

@@ -5,6 +5,8 @@
 - :class:`KeypointGraphExtractor` / :class:`MintGraphPolicy`: stable-baselines3 plug-ins for the
   keypoint wrapper's ``(history, K, 3)`` observations.
 - :class:`CnnAgentExtractor` / :class:`CnnAgentPolicy`: the pixel baseline of Appendix E.5.
+- :class:`StateAgentPolicy`: a privileged MLP on the simulator's true state (an upper
+  reference for object-centric observations; not from the paper).
 - :func:`train_bc` / :func:`evaluate_policy_scores`: behaviour cloning with ``imitation``'s
   ``bc.BC`` plus the auxiliary next-keypoint loss, and score-based evaluation.
 """
@@ -23,6 +25,7 @@ from mint_rl.policies.extractors import KeypointGraphExtractor
 from mint_rl.policies.graph import fully_connected_edge_index, keypoint_graph_batch, keypoint_node_features
 from mint_rl.policies.interaction_network import InteractionNetwork, InteractionNetworkConfig
 from mint_rl.policies.mint_policy import MintGraphPolicy
+from mint_rl.policies.state_agent import STATE_AGENT_NET_ARCH, StateAgentPolicy
 
 __all__ = [
     "AuxiliaryBCLossCalculator",
@@ -34,6 +37,8 @@ __all__ = [
     "KeypointGraphExtractor",
     "MintBC",
     "MintGraphPolicy",
+    "STATE_AGENT_NET_ARCH",
+    "StateAgentPolicy",
     "evaluate_policy_scores",
     "fully_connected_edge_index",
     "keypoint_graph_batch",

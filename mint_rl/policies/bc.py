@@ -40,6 +40,7 @@ from torch import Tensor
 
 from mint_rl.policies.cnn_agent import CnnAgentPolicy
 from mint_rl.policies.mint_policy import MintGraphPolicy
+from mint_rl.policies.state_agent import StateAgentPolicy
 
 __all__ = [
     "BCTrainingMetricsWithAux",
@@ -250,7 +251,7 @@ def _make_policy(
     learning_rate: float,
     policy_kwargs: Mapping[str, Any] | None,
 ) -> ActorCriticPolicy:
-    policy_cls = {"mint": MintGraphPolicy, "cnn": CnnAgentPolicy}[agent]
+    policy_cls = {"mint": MintGraphPolicy, "cnn": CnnAgentPolicy, "state": StateAgentPolicy}[agent]
     return policy_cls(observation_space, action_space, lambda _: learning_rate, **dict(policy_kwargs or {}))
 
 
@@ -259,7 +260,7 @@ def train_bc(
     observation_space: gym.Space,
     action_space: gym.Space,
     *,
-    agent: Literal["mint", "cnn"] = "mint",
+    agent: Literal["mint", "cnn", "state"] = "mint",
     epochs: int = 40,
     batch_size: int = 32,
     aux_weight: float | None = None,
@@ -273,19 +274,22 @@ def train_bc(
     policy_kwargs: Mapping[str, Any] | None = None,
     keypoint_noise: float = 0.0,
 ) -> ActorCriticPolicy:
-    """Behaviour-clone ``demos`` into a fresh MINT (interaction-network) or CNN agent.
+    """Behaviour-clone ``demos`` into a fresh MINT (interaction-network), CNN or state agent.
 
     Args:
         demos: imitation ``Trajectory`` objects (``len(obs) == len(acts) + 1``); keypoint
-            observations ``(history, K, 3)`` for ``agent="mint"``, stacked frames for ``"cnn"``.
+            observations ``(history, K, 3)`` for ``agent="mint"``, stacked frames for ``"cnn"``,
+            flat state vectors for ``"state"``.
         observation_space: the demos' observation space.
         action_space: the demos' action space (``Discrete(18)`` for MAGICAL).
-        agent: ``"mint"`` (:class:`MintGraphPolicy`) or ``"cnn"`` (:class:`CnnAgentPolicy`). The
-            paper trains the CNN agent twice as many epochs; that is the caller's ``epochs``.
+        agent: ``"mint"`` (:class:`MintGraphPolicy`), ``"cnn"`` (:class:`CnnAgentPolicy`) or
+            ``"state"`` (:class:`~mint_rl.policies.state_agent.StateAgentPolicy`, a privileged
+            baseline). The paper trains the CNN agent twice as many epochs; that is the caller's
+            ``epochs``.
         epochs: passes over the demonstrations.
         batch_size: transitions per gradient step (the demos must hold at least this many).
         aux_weight: weight of the next-keypoint loss; ``None`` means 1.0 for ``"mint"`` and 0
-            for ``"cnn"`` (which cannot use it).
+            for the others (which cannot use it).
         seed: seeds parameter init (via SB3's ``set_random_seed``: Python, NumPy and torch global
             RNGs) and the loader's shuffling.
         device: torch device of the policy (``"auto"``: CUDA when available).
@@ -301,12 +305,12 @@ def train_bc(
     Returns:
         The trained policy, in evaluation mode, on ``device``.
     """
-    if agent not in ("mint", "cnn"):
-        raise ValueError(f"agent must be 'mint' or 'cnn', got {agent!r}")
+    if agent not in ("mint", "cnn", "state"):
+        raise ValueError(f"agent must be 'mint', 'cnn' or 'state', got {agent!r}")
     if aux_weight is None:
         aux_weight = 1.0 if agent == "mint" else 0.0
-    if agent == "cnn" and aux_weight > 0:
-        raise ValueError(f"the CNN agent has no next-keypoint head: aux_weight must be 0, got {aux_weight}")
+    if agent != "mint" and aux_weight > 0:
+        raise ValueError(f"the {agent} agent has no next-keypoint head: aux_weight must be 0, got {aux_weight}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if keypoint_noise and agent != "mint":

@@ -76,11 +76,12 @@ def space_from_json(data: Mapping[str, Any]) -> gym.Space:
 def _registry() -> dict[str, type]:
     from mint_rl.policies.cnn_agent import CnnAgentPolicy
     from mint_rl.policies.mint_policy import MintGraphPolicy
+    from mint_rl.policies.state_agent import StateAgentPolicy
 
-    return {"MintGraphPolicy": MintGraphPolicy, "CnnAgentPolicy": CnnAgentPolicy}
+    return {"MintGraphPolicy": MintGraphPolicy, "CnnAgentPolicy": CnnAgentPolicy, "StateAgentPolicy": StateAgentPolicy}
 
 
-POLICY_CLASSES = ("MintGraphPolicy", "CnnAgentPolicy")
+POLICY_CLASSES = ("MintGraphPolicy", "CnnAgentPolicy", "StateAgentPolicy")
 
 
 def _state_aliases(module: torch.nn.Module) -> dict[str, str]:
