@@ -39,8 +39,11 @@ def row_key(result: BCResult) -> str:
 
 
 def agent_label(cfg: dict) -> str:
-    """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (network fields off today's defaults, keypoint noise)."""
+    """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (network fields off today's defaults, keypoint
+    noise, and ``epochs=N`` when the run did not use the agent's default)."""
     parts = [cfg["agent"]]
+    if cfg.get("epochs") is not None:
+        parts.append(f"epochs={cfg['epochs']}")
     if cfg.get("precision", "fp32") != "fp32":
         parts.append(cfg["precision"])
     if cfg.get("network"):

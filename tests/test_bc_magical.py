@@ -114,6 +114,9 @@ def test_bc_table_merges_seed_splits_into_one_row(tmp_path, capsys):
     # seeds 0, 1, 2 with means 1, 0, 0.5: mean 0.5, population std sqrt(1/6)
     assert rows[0] == "| MoveToCorner | cnn, bf16 | expert (n=10) | 3 | 0.500 ± 0.408 | 0.500 ± 0.408 | 2.0 min |"
     assert rows[1].startswith("| MoveToCorner | cnn, bf16 | human (n=10) | 1 | 0.250 ± 0.000")
+    longer = _write_result(tmp_path / "e", 0, [1.0], epochs=600)
+    assert _script("bc_table").main([str(longer)]) == 0
+    assert "| MoveToCorner | cnn, epochs=600, bf16 | expert (n=10) | 1 |" in capsys.readouterr().out
     merged = json.loads((tmp_path / "m.json").read_text())
     assert merged[0]["seed_ids"] == [0, 1, 2]
     # overlapping seeds are refused
@@ -137,7 +140,7 @@ def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector
     capsys.readouterr()
     assert _script("bc_table").main([str(out)]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MoveToRegion")][0]
-    assert "| mint, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03 |" in row
+    assert "| mint, epochs=1, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03 |" in row
 
 
 def test_results_without_a_network_entry_read_as_the_legacy_network():
