@@ -9,7 +9,7 @@ observations (or is under-fitted), whatever its evaluation score.
     python scripts/bc_demo_accuracy.py MoveToCorner out/bc/MoveToCorner-mint/policies/*.safetensors
     python scripts/bc_demo_accuracy.py MoveToCorner out/bc/MoveToCorner-cnn/policies/*.safetensors
 
-The agent (MINT or CNN) is read from each policy file. Last line:
+The agent (MINT, CNN or state) is read from each policy file. Last line:
 ``accuracy=<mean over policies>``.
 """
 
@@ -24,7 +24,10 @@ import torch
 
 from mint_rl.envs.registry import TASKS
 from mint_rl.experiments.magical_bc import BCExperimentConfig, build_demos
-from mint_rl.policies import CnnAgentPolicy
+from mint_rl.policies import CnnAgentPolicy, MintGraphPolicy, StateAgentPolicy
+
+#: The ``bc_magical.py --agent`` that trains each policy class.
+AGENT_OF = {MintGraphPolicy: "mint", CnnAgentPolicy: "cnn", StateAgentPolicy: "state"}
 from mint_rl.policies.serialization import load_policy
 
 
@@ -57,7 +60,7 @@ def main(argv=None) -> int:
     scores = []
     for path in args.policies:
         policy = load_policy(path)
-        agent = "cnn" if isinstance(policy, CnnAgentPolicy) else "mint"
+        agent = AGENT_OF[type(policy)]
         if agent not in demos_by_agent:
             cfg = BCExperimentConfig(task=args.task, agent=agent, demos=args.demos, human_dir=args.human_dir,
                                      n_demos=args.n_demos, detector=args.detector)

@@ -93,6 +93,9 @@ def test_state_agent_end_to_end(tmp_path, capsys):
     assert results["config"]["agent"] == "state" and results["config"]["network"] is None
     assert isinstance(load_policy(results["policies"][0]), StateAgentPolicy)
     assert (out / "MoveToCorner-state-rollout.gif").stat().st_size > 0
+    capsys.readouterr()
+    assert _script("bc_demo_accuracy").main(["MoveToCorner", results["policies"][0], "--n-demos", "2"]) == 0
+    assert "state agent reproduces" in capsys.readouterr().out
     assert BCExperimentConfig(task="MakeLine", agent="state").bc_epochs == 150
 
 
