@@ -24,11 +24,11 @@ import torch
 
 from mint_rl.envs.registry import TASKS
 from mint_rl.experiments.magical_bc import BCExperimentConfig, build_demos
-from mint_rl.policies import CnnAgentPolicy, MintGraphPolicy, StateAgentPolicy
+from mint_rl.policies.bc import AGENT_POLICIES
+from mint_rl.policies.serialization import load_policy
 
 #: The ``bc_magical.py --agent`` that trains each policy class.
-AGENT_OF = {MintGraphPolicy: "mint", CnnAgentPolicy: "cnn", StateAgentPolicy: "state"}
-from mint_rl.policies.serialization import load_policy
+AGENT_OF = {cls: agent for agent, cls in AGENT_POLICIES.items()}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

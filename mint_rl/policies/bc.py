@@ -42,7 +42,15 @@ from mint_rl.policies.cnn_agent import CnnAgentPolicy
 from mint_rl.policies.mint_policy import MintGraphPolicy
 from mint_rl.policies.state_agent import StateAgentPolicy
 
+#: The policy class of each ``agent`` of :func:`train_bc` (``bc_magical.py --agent``).
+AGENT_POLICIES: dict[str, type[ActorCriticPolicy]] = {
+    "mint": MintGraphPolicy,
+    "cnn": CnnAgentPolicy,
+    "state": StateAgentPolicy,
+}
+
 __all__ = [
+    "AGENT_POLICIES",
     "BCTrainingMetricsWithAux",
     "AuxiliaryBCLossCalculator",
     "MintBC",
@@ -251,7 +259,7 @@ def _make_policy(
     learning_rate: float,
     policy_kwargs: Mapping[str, Any] | None,
 ) -> ActorCriticPolicy:
-    policy_cls = {"mint": MintGraphPolicy, "cnn": CnnAgentPolicy, "state": StateAgentPolicy}[agent]
+    policy_cls = AGENT_POLICIES[agent]
     return policy_cls(observation_space, action_space, lambda _: learning_rate, **dict(policy_kwargs or {}))
 
 
@@ -305,8 +313,8 @@ def train_bc(
     Returns:
         The trained policy, in evaluation mode, on ``device``.
     """
-    if agent not in ("mint", "cnn", "state"):
-        raise ValueError(f"agent must be 'mint', 'cnn' or 'state', got {agent!r}")
+    if agent not in AGENT_POLICIES:
+        raise ValueError(f"agent must be one of {list(AGENT_POLICIES)}, got {agent!r}")
     if aux_weight is None:
         aux_weight = 1.0 if agent == "mint" else 0.0
     if agent != "mint" and aux_weight > 0:
