@@ -6,6 +6,7 @@
     python scripts/bc_magical.py MoveToCorner --agent cnn --precision bf16 --seeds 2 --first-seed 3
     python scripts/bc_magical.py MakeLine --demos human --human-dir ~/magical-demos
     python scripts/bc_magical.py MoveToRegion --n-demos 10 --seeds 5 --epochs 40 --out out/bc
+    python scripts/bc_magical.py MakeLine --agent cnn --out out/ml-cnn --resume   # go on after an interruption
 
 Prints a table (mean ± std over seeds of the mean eval_score of the evaluation episodes per
 variant), saves the policies (safetensors), OUT/results.json and a GIF of one rollout, and
@@ -57,6 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--sample", action="store_true",
                    help="sample actions from the policy in evaluation (default: argmax, SB3's deterministic=True)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/bc/TASK-AGENT)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in OUT: finished seeds are read back from OUT/seeds, the seed "
+                        "in training goes on from OUT/checkpoints (written every 10 epochs)")
     p.add_argument("--no-gif", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -109,7 +113,14 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"
-    result = run_bc_experiment(cfg, out, progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    try:
+        result = run_bc_experiment(cfg, out, progress=not args.no_progress, resume=args.resume,
+                                   log=lambda m: print(m, file=sys.stderr))
+    except ValueError as exc:
+        if not args.resume:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     path = write_outputs(result, out)
     summary = result.summary()
     print(f"\n{args.task}, {args.agent} agent, {args.demos} demos (n={args.n_demos}), "

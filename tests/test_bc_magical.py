@@ -99,6 +99,28 @@ def test_state_agent_end_to_end(tmp_path, capsys):
     assert BCExperimentConfig(task="MakeLine", agent="state").bc_epochs == 150
 
 
+def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+    """Seed 0 finished, seed 1 stopped after 2 of 3 epochs: --resume gives the straight run's table."""
+    script = _script()
+    common = ["MoveToCorner", "--agent", "state", "--n-demos", "2", "--eval-episodes", "2", "--no-progress", "--no-gif"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert script.main([*common, "--seeds", "2", "--epochs", "3", "--out", str(straight)]) == 0
+    assert script.main([*common, "--seeds", "1", "--epochs", "3", "--out", str(split)]) == 0
+    assert script.main([*common, "--seeds", "1", "--first-seed", "1", "--epochs", "2", "--out", str(split)]) == 0
+    (split / "seeds" / "MoveToCorner-state-seed1.json").unlink()  # seed 1 "died" in training
+    capsys.readouterr()
+    assert script.main([*common, "--seeds", "2", "--epochs", "3", "--out", str(split), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "seed 0: finished earlier" in err and "seed 1: resuming from" in err and "(epoch 2)" in err
+    a, b = (json.loads((d / "results.json").read_text()) for d in (straight, split))
+    assert a["scores"] == b["scores"] and b["seed_ids"] == [0, 1]
+    sa, sb = (load_policy(r["policies"][1]).state_dict() for r in (a, b))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # a folder written with other settings is refused, naming them
+    assert script.main([*common, "--seeds", "2", "--epochs", "4", "--out", str(split), "--resume"]) == 2
+    assert "other settings (epochs)" in capsys.readouterr().err
+
+
 def _write_result(path: Path, first_seed: int, seed_scores: list[float], **config) -> Path:
     cfg = {**vars(BCExperimentConfig(task="MoveToCorner", agent="cnn", precision="bf16")), **config}
     cfg.update(first_seed=first_seed, seeds=len(seed_scores))

@@ -382,15 +382,40 @@ def merge_results(results: Sequence[BCResult]) -> BCResult:
     return merged
 
 
+#: ``run_bc_experiment`` writes a training checkpoint every this many epochs (with an ``out_dir``).
+CHECKPOINT_EVERY = 10
+
+
+def _json_normal(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
 def run_bc_experiment(
     cfg: BCExperimentConfig,
     out_dir: Optional[Path] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    resume: bool = False,
 ) -> BCResult:
-    """Demonstrations once, then per seed: behaviour cloning and evaluation on Demo and TestJitter."""
-    from mint_rl.policies import train_bc
+    """Demonstrations once, then per seed: behaviour cloning and evaluation on Demo and TestJitter.
 
+    With an ``out_dir``, each seed leaves ``OUT/policies/STEM.safetensors``, its scores in
+    ``OUT/seeds/STEM.json`` and its training state in ``OUT/checkpoints/STEM.pt`` (every
+    :data:`CHECKPOINT_EVERY` epochs; ``STEM = TASK-AGENT-seedS``). ``resume=True`` continues an
+    interrupted run in the same ``out_dir``: finished seeds are read back, the seed in training
+    goes on from its checkpoint (same result as an uninterrupted run), the rest run as usual.
+    ``BCResult.seconds`` counts the work of all the processes involved.
+
+    Raises:
+        ValueError: ``resume`` without ``out_dir``, or a seed file of ``out_dir`` written with
+            other settings.
+    """
+    from mint_rl.policies import train_bc
+    from mint_rl.policies.bc_checkpoint import load_bc_checkpoint
+
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs an out_dir holding the interrupted run")
     start = time.perf_counter()
     detector = None
     if cfg.agent == "mint":
@@ -411,8 +436,11 @@ def run_bc_experiment(
 
         network = cfg.network or InteractionNetworkConfig()
         result.config["network"] = asdict(network)  # the whole config, defaults included
+    settings = _json_normal(shared_settings(result.config))
     result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
     venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history) for v in VARIANTS}
+    seed_seconds = 0.0
+    loop_start = time.perf_counter()
     try:
         if cfg.agent == "cnn":
             policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
@@ -420,22 +448,51 @@ def run_bc_experiment(
             policy_kwargs = {}
         else:
             policy_kwargs = {"features_extractor_kwargs": {"config": network}}
-        for s in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
-            policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
-                              batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress,
-                              policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise)
-            if out_dir is not None:
-                path = policy.save(Path(out_dir) / "policies" / f"{cfg.task}-{cfg.agent}-seed{s}.safetensors",
-                                   extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)})
-                result.policy_paths.append(str(path))
+        for s in result.seed_ids:
+            stem = f"{cfg.task}-{cfg.agent}-seed{s}"
+            record = None if out_dir is None else Path(out_dir) / "seeds" / f"{stem}.json"
+            if resume and record is not None and record.exists():
+                data = json.loads(record.read_text())
+                if data.get("settings") != settings:
+                    differ = sorted(k for k in settings if data.get("settings", {}).get(k) != settings[k])
+                    raise ValueError(f"{record} was written with other settings ({', '.join(differ)}); "
+                                     "use another output folder or start afresh without resume")
+                scores, seconds, path = data["scores"], float(data["seconds"]), data["policy"]
+                log(f"seed {s}: finished earlier ({record})")
+            else:
+                t0 = time.perf_counter()
+                ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
+                if resume and ckpt is not None and ckpt.exists():
+                    log(f"seed {s}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
+                policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
+                                  batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress,
+                                  policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
+                                  checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume)
+                trained = time.perf_counter()
+                train_seconds = trained - t0 if ckpt is None else load_bc_checkpoint(ckpt)["train_seconds"]
+                path = None
+                if out_dir is not None:
+                    path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
+                                           extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)}))
+                scores = {v: evaluate_vectorized(policy, venvs[v], cfg.eval_seed + 1000 * s, cfg.deterministic)
+                          for v in VARIANTS}
+                seconds = train_seconds + time.perf_counter() - trained
+                if record is not None:
+                    record.parent.mkdir(parents=True, exist_ok=True)
+                    record.write_text(json.dumps({"settings": settings, "seed": s, "scores": scores,
+                                                  "seconds": seconds, "policy": path}, indent=1))
+            if path is not None:
+                result.policy_paths.append(path)
             for v in VARIANTS:
-                scores = evaluate_vectorized(policy, venvs[v], cfg.eval_seed + 1000 * s, cfg.deterministic)
-                result.scores[v].append(scores)
+                result.scores[v].append([float(x) for x in scores[v]])
+            seed_seconds += seconds
             log(f"seed {s}: " + "  ".join(f"{v} {np.mean(result.scores[v][-1]):.3f}" for v in VARIANTS))
     finally:
         for venv in venvs.values():
             venv.close()
-    result.seconds = time.perf_counter() - start
+    # setup (demos, envs) of this process plus each seed's training and evaluation, earlier
+    # processes included
+    result.seconds = (loop_start - start) + seed_seconds
     return result
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import tempfile
+import time
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 import gymnasium as gym
@@ -38,6 +40,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.utils import get_device, set_random_seed
 from torch import Tensor
 
+from mint_rl.policies.bc_checkpoint import demos_digest, load_bc_checkpoint, restore_bc_state, save_bc_checkpoint
 from mint_rl.policies.cnn_agent import CnnAgentPolicy
 from mint_rl.policies.mint_policy import MintGraphPolicy
 from mint_rl.policies.state_agent import StateAgentPolicy
@@ -238,8 +241,11 @@ class MintBC(bc.BC):
 
     def set_demonstrations(self, demonstrations: algo_base.AnyTransitions) -> None:
         kwargs = None
+        #: The loader's shuffling generator (``None``: torch's global RNG); a BC checkpoint saves it.
+        self.shuffle_generator = None
         if self.shuffle_seed is not None:
-            kwargs = {"generator": torch.Generator().manual_seed(self.shuffle_seed)}
+            self.shuffle_generator = torch.Generator().manual_seed(self.shuffle_seed)
+            kwargs = {"generator": self.shuffle_generator}
         loader = algo_base.make_data_loader(demonstrations, self.minibatch_size, data_loader_kwargs=kwargs)
         self._demo_data_loader = _RecordingLoader(loader)
 
@@ -250,6 +256,19 @@ class MintBC(bc.BC):
         if "next_obs" not in loader.current:
             raise RuntimeError("demonstration batches hold no 'next_obs': pass trajectories or Transitions")
         return types.maybe_unwrap_dictobs(loader.current["next_obs"])
+
+
+def _run_fingerprint(agent: str, policy: ActorCriticPolicy, demos: Sequence[types.Trajectory], **hyper: Any) -> dict:
+    """What a BC checkpoint must match to be resumed by this run (JSON-serialisable)."""
+    return {
+        "agent": agent,
+        "policy_class": type(policy).__name__,
+        "parameters": {k: list(v.shape) for k, v in policy.state_dict().items()},
+        "observation_space": repr(policy.observation_space),
+        "action_space": repr(policy.action_space),
+        "demos_sha256": demos_digest(demos),
+        **{k: float(v) if isinstance(v, float) else v for k, v in hyper.items()},
+    }
 
 
 def _make_policy(
@@ -281,6 +300,9 @@ def train_bc(
     l2_weight: float = 0.0,
     policy_kwargs: Mapping[str, Any] | None = None,
     keypoint_noise: float = 0.0,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 10,
+    resume: bool = False,
 ) -> ActorCriticPolicy:
     """Behaviour-clone ``demos`` into a fresh MINT (interaction-network), CNN or state agent.
 
@@ -309,6 +331,13 @@ def train_bc(
         policy_kwargs: extra keyword arguments of the policy class (e.g. ``net_arch``).
         keypoint_noise: standard deviation of Gaussian noise added to the keypoint ``x, y`` of
             every training batch (:func:`jitter_keypoints`; MINT agent only, ``0``: none).
+        checkpoint: file for the training state (:mod:`mint_rl.policies.bc_checkpoint`),
+            written every ``checkpoint_every`` epochs and after the last; ``None``: none.
+        checkpoint_every: epochs between checkpoint writes.
+        resume: continue from ``checkpoint`` when it exists (it must come from the same run:
+            agent, hyper-parameters, spaces, demonstrations, seed; ``epochs`` may be larger than
+            the checkpoint's, which extends the run). The result is the same as an uninterrupted
+            run of ``epochs`` epochs. ``False`` starts afresh and overwrites the file.
 
     Returns:
         The trained policy, in evaluation mode, on ``device``.
@@ -329,6 +358,10 @@ def train_bc(
     n_transitions = sum(len(d.acts) for d in demos)
     if n_transitions < batch_size:
         raise ValueError(f"the demos hold {n_transitions} transitions, fewer than batch_size={batch_size}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs a checkpoint path")
 
     set_random_seed(seed)
     policy = _make_policy(agent, observation_space, action_space, learning_rate, policy_kwargs)
@@ -354,8 +387,33 @@ def train_bc(
             shuffle_seed=seed,
             keypoint_noise=keypoint_noise,
         )
+        start_epoch, seconds_before = 0, 0.0
+        fingerprint = None
+        if checkpoint is not None:
+            fingerprint = _run_fingerprint(
+                agent, policy, demos, batch_size=batch_size, seed=seed, learning_rate=learning_rate,
+                ent_weight=ent_weight, l2_weight=l2_weight, aux_weight=aux_weight, keypoint_noise=keypoint_noise,
+                policy_kwargs=repr(sorted(dict(policy_kwargs or {}).items())),
+            )
+            if resume and Path(checkpoint).exists():
+                state = load_bc_checkpoint(checkpoint, fingerprint)
+                if state["epoch"] > epochs:
+                    raise ValueError(f"{checkpoint} holds {state['epoch']} epochs, more than epochs={epochs}")
+                restore_bc_state(trainer, state)
+                start_epoch, seconds_before = int(state["epoch"]), float(state["train_seconds"])
         trainer.policy.set_training_mode(True)
-        trainer.train(n_epochs=epochs, progress_bar=progress_bar, log_interval=max(1, n_transitions // batch_size))
+        finished = [start_epoch]
+        started = time.perf_counter()
+
+        def on_epoch_end() -> None:
+            finished[0] += 1
+            if checkpoint is not None and (finished[0] % checkpoint_every == 0 or finished[0] == epochs):
+                elapsed = seconds_before + time.perf_counter() - started
+                save_bc_checkpoint(checkpoint, trainer, finished[0], fingerprint, elapsed)
+
+        if epochs > start_epoch:
+            trainer.train(n_epochs=epochs - start_epoch, on_epoch_end=on_epoch_end, progress_bar=progress_bar,
+                          log_interval=max(1, n_transitions // batch_size))
         logger.close()
     trainer.policy.set_training_mode(False)
     return trainer.policy
