@@ -116,6 +116,9 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     assert a["scores"] == b["scores"] and b["seed_ids"] == [0, 1]
     sa, sb = (load_policy(r["policies"][1]).state_dict() for r in (a, b))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    logs = split / "logs" / "MoveToCorner-state-seed1"
+    assert (logs / "progress.csv").exists() and (logs / "progress.until-epoch2.csv").exists()
+    assert list(logs.glob("events.out.tfevents.*"))
     # a folder written with other settings is refused, naming them
     assert script.main([*common, "--seeds", "2", "--epochs", "4", "--out", str(split), "--resume"]) == 2
     assert "other settings (epochs)" in capsys.readouterr().err

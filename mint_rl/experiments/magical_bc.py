@@ -401,7 +401,8 @@ def run_bc_experiment(
     """Demonstrations once, then per seed: behaviour cloning and evaluation on Demo and TestJitter.
 
     With an ``out_dir``, each seed leaves ``OUT/policies/STEM.safetensors``, its scores in
-    ``OUT/seeds/STEM.json`` and its training state in ``OUT/checkpoints/STEM.pt`` (every
+    ``OUT/seeds/STEM.json``, its training curves in ``OUT/logs/STEM`` (TensorBoard and CSV) and
+    its training state in ``OUT/checkpoints/STEM.pt`` (every
     :data:`CHECKPOINT_EVERY` epochs; ``STEM = TASK-AGENT-seedS``). ``resume=True`` continues an
     interrupted run in the same ``out_dir``: finished seeds are read back, the seed in training
     goes on from its checkpoint (same result as an uninterrupted run), the rest run as usual.
@@ -467,7 +468,8 @@ def run_bc_experiment(
                 policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
                                   batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress,
                                   policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
-                                  checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume)
+                                  checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
+                                  log_dir=None if out_dir is None else str(Path(out_dir) / "logs" / stem))
                 trained = time.perf_counter()
                 train_seconds = trained - t0 if ckpt is None else load_bc_checkpoint(ckpt)["train_seconds"]
                 path = None

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
@@ -258,6 +259,13 @@ class MintBC(bc.BC):
         return types.maybe_unwrap_dictobs(loader.current["next_obs"])
 
 
+def _keep_earlier_csv(log_dir: Path, epoch: int) -> None:
+    """Rename ``log_dir/progress.csv`` of an interrupted run (imitation rewrites the file on start)."""
+    csv_path = log_dir / "progress.csv"
+    if csv_path.exists():
+        csv_path.rename(log_dir / f"progress.until-epoch{epoch}.csv")
+
+
 def _run_fingerprint(agent: str, policy: ActorCriticPolicy, demos: Sequence[types.Trajectory], **hyper: Any) -> dict:
     """What a BC checkpoint must match to be resumed by this run (JSON-serialisable)."""
     return {
@@ -325,6 +333,8 @@ def train_bc(
         device: torch device of the policy (``"auto"``: CUDA when available).
         progress_bar: show imitation's tqdm progress bar.
         log_dir: where imitation writes its CSV and TensorBoard logs; ``None`` writes nothing.
+            A resumed run continues the TensorBoard curve and keeps the earlier
+            ``progress.csv`` as ``progress.until-epochE.csv``.
         learning_rate: Adam learning rate.
         ent_weight: entropy bonus weight (imitation's default 1e-3).
         l2_weight: L2 penalty weight.
@@ -365,11 +375,24 @@ def train_bc(
 
     set_random_seed(seed)
     policy = _make_policy(agent, observation_space, action_space, learning_rate, policy_kwargs)
+    state, fingerprint = None, None
+    if checkpoint is not None:
+        fingerprint = _run_fingerprint(
+            agent, policy, demos, batch_size=batch_size, seed=seed, learning_rate=learning_rate,
+            ent_weight=ent_weight, l2_weight=l2_weight, aux_weight=aux_weight, keypoint_noise=keypoint_noise,
+            policy_kwargs=repr(sorted(dict(policy_kwargs or {}).items())),
+        )
+        if resume and Path(checkpoint).exists():
+            state = load_bc_checkpoint(checkpoint, fingerprint)
+            if state["epoch"] > epochs:
+                raise ValueError(f"{checkpoint} holds {state['epoch']} epochs, more than epochs={epochs}")
     with contextlib.ExitStack() as stack:
         if log_dir is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="mint_rl_bc_"))
             logger = imit_logger.configure(folder, format_strs=[])
         else:
+            if state is not None:
+                _keep_earlier_csv(Path(log_dir), int(state["epoch"]))
             logger = imit_logger.configure(log_dir, format_strs=["csv", "tensorboard"])
         trainer = MintBC(
             observation_space=observation_space,
@@ -388,19 +411,9 @@ def train_bc(
             keypoint_noise=keypoint_noise,
         )
         start_epoch, seconds_before = 0, 0.0
-        fingerprint = None
-        if checkpoint is not None:
-            fingerprint = _run_fingerprint(
-                agent, policy, demos, batch_size=batch_size, seed=seed, learning_rate=learning_rate,
-                ent_weight=ent_weight, l2_weight=l2_weight, aux_weight=aux_weight, keypoint_noise=keypoint_noise,
-                policy_kwargs=repr(sorted(dict(policy_kwargs or {}).items())),
-            )
-            if resume and Path(checkpoint).exists():
-                state = load_bc_checkpoint(checkpoint, fingerprint)
-                if state["epoch"] > epochs:
-                    raise ValueError(f"{checkpoint} holds {state['epoch']} epochs, more than epochs={epochs}")
-                restore_bc_state(trainer, state)
-                start_epoch, seconds_before = int(state["epoch"]), float(state["train_seconds"])
+        if state is not None:
+            restore_bc_state(trainer, state)
+            start_epoch, seconds_before = int(state["epoch"]), float(state["train_seconds"])
         trainer.policy.set_training_mode(True)
         finished = [start_epoch]
         started = time.perf_counter()
@@ -412,8 +425,11 @@ def train_bc(
                 save_bc_checkpoint(checkpoint, trainer, finished[0], fingerprint, elapsed)
 
         if epochs > start_epoch:
-            trainer.train(n_epochs=epochs - start_epoch, on_epoch_end=on_epoch_end, progress_bar=progress_bar,
-                          log_interval=max(1, n_transitions // batch_size))
+            with warnings.catch_warnings():
+                # imitation logs its metrics with float() on tensors that require grad (harmless)
+                warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
+                trainer.train(n_epochs=epochs - start_epoch, on_epoch_end=on_epoch_end, progress_bar=progress_bar,
+                              log_interval=max(1, n_transitions // batch_size))
         logger.close()
     trainer.policy.set_training_mode(False)
     return trainer.policy
