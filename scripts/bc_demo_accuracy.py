@@ -56,23 +56,26 @@ def main(argv=None) -> int:
     if args.task not in TASKS:
         print(f"error: unknown task {args.task!r}; expected one of {', '.join(TASKS)}", file=sys.stderr)
         return 2
-    demos_by_agent: dict[str, list] = {}
+    demos_by_kind: dict[tuple[str, bool], list] = {}
     scores = []
     for path in args.policies:
         policy = load_policy(path)
         agent = AGENT_OF[type(policy)]
-        if agent not in demos_by_agent:
+        # a MINT policy trained with keypoint orientation reads rows of 5 features
+        orientation = agent == "mint" and policy.observation_space.shape[-1] == 5
+        kind = (agent, orientation)
+        if kind not in demos_by_kind:
             cfg = BCExperimentConfig(task=args.task, agent=agent, demos=args.demos, human_dir=args.human_dir,
-                                     n_demos=args.n_demos, detector=args.detector)
+                                     n_demos=args.n_demos, detector=args.detector, orientation=orientation)
             detector = None
             if agent == "mint":
                 from mint_rl.wrappers.encoder import load_detector
 
                 detector = load_detector(args.detector)
-            demos_by_agent[agent] = build_demos(cfg, detector, False)
-        acc = demo_action_accuracy(policy, demos_by_agent[agent])
+            demos_by_kind[kind] = build_demos(cfg, detector, False)
+        acc = demo_action_accuracy(policy, demos_by_kind[kind])
         scores.append(acc)
-        n = sum(len(d.acts) for d in demos_by_agent[agent])
+        n = sum(len(d.acts) for d in demos_by_kind[kind])
         print(f"{path}: {agent} agent reproduces {acc:.4f} of {n} demo actions")
     print(f"accuracy={np.mean(scores):.4f}")
     return 0

@@ -49,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="MINT agent's InteractionNetworkConfig fields, e.g. pooling=mean,mask_inactive=true")
     p.add_argument("--keypoint-noise", type=float, default=0.0, metavar="SIGMA",
                    help="MINT agent: std of Gaussian jitter added to keypoint x, y in BC batches (coordinates in [-1, 1])")
+    p.add_argument("--orientation", action="store_true",
+                   help="MINT agent: add each keypoint's intensity-centroid orientation (ox, oy) to its observation row")
     p.add_argument("--detector", default="magical", help="pretrained name or checkpoint path (mint agent)")
     p.add_argument("--eval-episodes", type=int, default=25)
     p.add_argument("--demo-variant", choices=VARIANTS, default="TestJitter",
@@ -108,7 +110,7 @@ def main(argv=None) -> int:
                                  deterministic=not args.sample, demo_noise=args.demo_noise,
                                  demo_variant=args.demo_variant, first_seed=args.first_seed,
                                  precision=args.precision, network=network,
-                                 keypoint_noise=args.keypoint_noise)
+                                 keypoint_noise=args.keypoint_noise, orientation=args.orientation)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -40,7 +40,7 @@ def row_key(result: BCResult) -> str:
 
 def agent_label(cfg: dict) -> str:
     """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (network fields off today's defaults, keypoint
-    noise, and ``epochs=N`` when the run did not use the agent's default)."""
+    noise, keypoint orientation, and ``epochs=N`` when the run did not use the agent's default)."""
     parts = [cfg["agent"]]
     if cfg.get("epochs") is not None:
         parts.append(f"epochs={cfg['epochs']}")
@@ -55,6 +55,8 @@ def agent_label(cfg: dict) -> str:
         parts += [f"{k}={v}" for k, v in sorted(cfg["network"].items()) if defaults.get(k) != v]
     if cfg.get("keypoint_noise"):
         parts.append(f"keypoint_noise={cfg['keypoint_noise']}")
+    if cfg.get("orientation"):
+        parts.append("orientation")
     return ", ".join(parts)
 
 

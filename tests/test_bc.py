@@ -146,8 +146,12 @@ def test_jitter_keypoints_moves_positions_only_with_the_given_spread():
     assert torch.equal(same, out)
     edge = jitter_keypoints(torch.ones(2, 1, 3, 3), 0.5, torch.Generator().manual_seed(2))
     assert float(edge[..., :2].max()) <= 1.0
-    with pytest.raises(ValueError, match=r"\(B, history, K, 3\)"):
+    with pytest.raises(ValueError, match=r"\(B, history, K, F\), F >= 3"):
         jitter_keypoints(torch.zeros(2, 3, 3), 0.1)
+    # extra features (the orientation) pass through untouched
+    rows5 = torch.cat([obs, torch.rand(64, 4, 25, 2, generator=g)], dim=-1)
+    out5 = jitter_keypoints(rows5, 0.02, torch.Generator().manual_seed(1))
+    assert torch.equal(out5[..., 2:], rows5[..., 2:]) and torch.equal(out5[..., :3], out)
     with pytest.raises(ValueError, match="sigma"):
         jitter_keypoints(obs, -0.1)
 

@@ -157,18 +157,24 @@ def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector
     out = tmp_path / "bc"
     rc = _script().main(["MoveToRegion", "--detector", str(tiny_detector), "--n-demos", "1", "--seeds", "1",
                          "--epochs", "1", "--eval-episodes", "1", "--out", str(out), "--no-progress", "--no-gif",
-                         "--network", "pooling=mean,mask_inactive=true,hidden_dim=24", "--keypoint-noise", "0.03"])
+                         "--network", "pooling=mean,mask_inactive=true,hidden_dim=24", "--keypoint-noise", "0.03",
+                         "--orientation"])
     assert rc == 0
     results = json.loads((out / "results.json").read_text())
     net = results["config"]["network"]
     assert (net["pooling"], net["mask_inactive"], net["hidden_dim"], net["effect_dim"]) == ("mean", True, 24, 100)
-    assert results["config"]["keypoint_noise"] == 0.03
-    network = load_policy(results["policies"][0]).features_extractor.network
+    assert results["config"]["keypoint_noise"] == 0.03 and results["config"]["orientation"] is True
+    policy = load_policy(results["policies"][0])
+    network = policy.features_extractor.network
     assert (network.config.pooling, network.config.mask_inactive, network.hidden_dim) == ("mean", True, 24)
+    assert policy.observation_space.shape == (4, 4, 5) and network.num_features == 5  # (x, y, s, ox, oy)
     capsys.readouterr()
     assert _script("bc_table").main([str(out)]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MoveToRegion")][0]
-    assert "| mint, epochs=1, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03 |" in row
+    assert "| mint, epochs=1, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03, orientation |" in row
+    # demo accuracy rebuilds the demos with the orientation the policy was trained on
+    assert _script("bc_demo_accuracy").main(["MoveToRegion", results["policies"][0], "--n-demos", "1",
+                                             "--detector", str(tiny_detector)]) == 0
 
 
 def test_results_without_a_network_entry_read_as_the_legacy_network():
@@ -211,6 +217,8 @@ def test_argument_errors(tmp_path, capsys):
         script.main(["MoveToCorner", "--agent", "cnn", "--precision", "int8"])
     assert script.main(["MoveToCorner", "--agent", "cnn", "--keypoint-noise", "0.02"]) == 2
     assert "MINT agent only" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--agent", "cnn", "--orientation"]) == 2
+    assert "orientation adds a feature to keypoint observations" in capsys.readouterr().err
     assert script.main(["MoveToCorner", "--keypoint-noise", "-1"]) == 2
     assert "keypoint_noise" in capsys.readouterr().err
     assert script.main(["MoveToCorner", "--network", "pooling=max"]) == 2

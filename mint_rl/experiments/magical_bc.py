@@ -6,7 +6,7 @@ The experiment (``scripts/bc_magical.py``):
    resets to one fixed scene, so its episodes would all be the same), MAGICAL's human demos
    from a folder, or a file in our demo format;
 2. observations — for the MINT agent, ``(history, K, 3)`` keypoints of a frozen detector on
-   the allocentric 96x96 view (:class:`~mint_rl.wrappers.MintKeypointWrapper`); for the CNN
+   the allocentric 96x96 view (``(history, K, 5)`` with each keypoint's orientation) (:class:`~mint_rl.wrappers.MintKeypointWrapper`); for the CNN
    agent, the 4 stacked allocentric 96x96 frames of MAGICAL's ``-LoRes4A`` observation;
 3. behaviour cloning (:func:`mint_rl.policies.train_bc`, imitation's ``bc.BC`` plus the
    next-keypoint loss for MINT) once per seed;
@@ -79,6 +79,8 @@ class BCExperimentConfig:
             for its defaults. ``results.json`` records the whole config used.
         keypoint_noise: standard deviation of the Gaussian jitter added to the keypoint ``x, y``
             of every BC batch (MINT agent; :func:`~mint_rl.policies.jitter_keypoints`).
+        orientation: the MINT agent also sees each keypoint's intensity-centroid orientation
+            (``MintKeypointWrapper(orientation=True)``; not in the paper).
     """
 
     task: str
@@ -101,6 +103,7 @@ class BCExperimentConfig:
     precision: str = "fp32"
     network: Optional[Any] = None
     keypoint_noise: float = 0.0
+    orientation: bool = False
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -131,6 +134,8 @@ class BCExperimentConfig:
             raise ValueError(f"keypoint_noise: expected a standard deviation in [0, 1), got {self.keypoint_noise!r}")
         if self.keypoint_noise > 0 and self.agent != "mint":
             raise ValueError(f"keypoint_noise jitters keypoint observations: MINT agent only, got agent={self.agent!r}")
+        if self.orientation and self.agent != "mint":
+            raise ValueError(f"orientation adds a feature to keypoint observations: MINT agent only, got agent={self.agent!r}")
         if self.agent == "state" and self.demos != "expert":
             raise ValueError(f"agent='state' learns from the simulator state, which only the scripted-expert demos "
                              f"record (human demos and demo files hold frames); got demos={self.demos!r}")
@@ -161,9 +166,10 @@ class BCExperimentConfig:
 
 
 def make_env(task: str, variant: str, agent: str, detector: Any = None, history: int = 4,
-             render_mode: Optional[str] = None) -> gym.Env:
-    """The single env an agent acts in: keypoints over the allocentric view, ``-LoRes4A``, or
-    the last ``history`` state vectors flattened (``view="state"``, oldest first)."""
+             render_mode: Optional[str] = None, orientation: bool = False) -> gym.Env:
+    """The single env an agent acts in: keypoints over the allocentric view (with their
+    orientation if asked), ``-LoRes4A``, or the last ``history`` state vectors flattened
+    (``view="state"``, oldest first)."""
     import mint_rl  # noqa: F401  (registers magical/<id>)
 
     if agent == "cnn":
@@ -174,10 +180,11 @@ def make_env(task: str, variant: str, agent: str, detector: Any = None, history:
     from mint_rl.wrappers import MintKeypointWrapper
 
     base = gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=RESOLUTION)
-    return MintKeypointWrapper(base, detector=detector, history=history)
+    return MintKeypointWrapper(base, detector=detector, history=history, orientation=orientation)
 
 
-def make_vector_env(task: str, variant: str, agent: str, n: int, detector: Any = None, history: int = 4) -> gym.vector.VectorEnv:
+def make_vector_env(task: str, variant: str, agent: str, n: int, detector: Any = None, history: int = 4,
+                    orientation: bool = False) -> gym.vector.VectorEnv:
     """``n`` sub-envs; for MINT one batched detector forward per step."""
     import mint_rl  # noqa: F401
 
@@ -189,7 +196,7 @@ def make_vector_env(task: str, variant: str, agent: str, n: int, detector: Any =
         [lambda: gym.make(f"magical/{task}-{variant}-v0", view="allo", resolution=RESOLUTION)] * n,
         copy=False,  # the wrapper turns the image batch into keypoints at once
     )
-    return MintKeypointVectorWrapper(raw, detector=detector, history=history)
+    return MintKeypointVectorWrapper(raw, detector=detector, history=history, orientation=orientation)
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,7 +205,7 @@ def make_vector_env(task: str, variant: str, agent: str, n: int, detector: Any =
 
 
 def keypoint_history_obs(rows: np.ndarray, history: int) -> np.ndarray:
-    """``(T, K, 3)`` per-frame keypoints -> ``(T, history, K, 3)`` observations, as the wrapper
+    """``(T, K, F)`` per-frame keypoints -> ``(T, history, K, F)`` observations, as the wrapper
     builds them (oldest first, the first frame repeated at the start).
 
     Example:
@@ -210,8 +217,11 @@ def keypoint_history_obs(rows: np.ndarray, history: int) -> np.ndarray:
     return rows[np.clip(idx, 0, None)]
 
 
-def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history: int, batch: int = 256) -> list[Any]:
-    """Replace ``(T+1, H, W, 3)`` frame observations of trajectories by keypoint observations."""
+def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history: int, batch: int = 256,
+                                    orientation: bool = False) -> list[Any]:
+    """Replace ``(T+1, H, W, 3)`` frame observations of trajectories by keypoint observations
+    (with each keypoint's orientation if asked, as ``MintKeypointWrapper(orientation=True)``)."""
+    from mint_rl.wrappers.orientation import ORIENTATION_RADIUS
     from imitation.data import types
 
     from mint_rl.wrappers.encoder import ImageSpec, KeypointEncoder, load_detector
@@ -225,7 +235,7 @@ def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history
             raise ValueError(f"expected (T, H, W, 3) uint8 frame observations, got {frames.dtype} {frames.shape}")
         spec = ImageSpec(None, frames.shape[1], frames.shape[2], 3)
         if enc is None or enc.image != spec:
-            enc = KeypointEncoder(det, spec)
+            enc = KeypointEncoder(det, spec, orientation_radius=ORIENTATION_RADIUS if orientation else None)
         rows = np.concatenate([enc(frames[i : i + batch]) for i in range(0, len(frames), batch)])
         obs = keypoint_history_obs(rows, history)
         out.append(types.Trajectory(obs=obs, acts=np.asarray(tr.acts), infos=tr.infos, terminal=tr.terminal))
@@ -237,7 +247,7 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
     from mint_rl.envs import load_demos, load_human_demos, rollout_expert
 
     if cfg.demos == "expert":
-        env = make_env(cfg.task, cfg.demo_variant, cfg.agent, detector, cfg.history)
+        env = make_env(cfg.task, cfg.demo_variant, cfg.agent, detector, cfg.history, orientation=cfg.orientation)
         try:
             return rollout_expert(env, cfg.n_demos, seed=cfg.demo_seed, progress=progress, action_noise=cfg.demo_noise)
         finally:
@@ -246,8 +256,8 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
     if source.is_file() and source.suffix == ".npz":
         trajs = load_demos(source)[: cfg.n_demos]
         first = np.asarray(trajs[0].obs)
-        if cfg.agent == "mint" and first.ndim == 4 and first.shape[-1] == 3:
-            return frames_to_keypoint_trajectories(trajs, detector, cfg.history)
+        if cfg.agent == "mint" and first.ndim == 4 and first.shape[-1] == 3 and first.dtype == np.uint8:
+            return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
         return trajs
     frame_stack = 4 if cfg.agent == "cnn" else 1
     trajs = load_human_demos(source, cfg.task, view="allo", resolution=RESOLUTION, frame_stack=frame_stack,
@@ -255,7 +265,7 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
     if len(trajs) < cfg.n_demos:
         raise ValueError(f"{source}: found {len(trajs)} {cfg.task} demos, fewer than n_demos={cfg.n_demos}")
     if cfg.agent == "mint":
-        return frames_to_keypoint_trajectories(trajs, detector, cfg.history)
+        return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
     return trajs
 
 
@@ -427,7 +437,7 @@ def run_bc_experiment(
     n_trans = sum(len(d.acts) for d in demos)
     log(f"{len(demos)} {cfg.demos} demos ({n_trans} transitions) for {cfg.task}, agent {cfg.agent}, "
         f"{cfg.bc_epochs} epochs x {cfg.seeds} seeds")
-    probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history)
+    probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history, orientation=cfg.orientation)
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
     result = BCResult(config=asdict(cfg), scores={v: [] for v in VARIANTS})
@@ -439,7 +449,8 @@ def run_bc_experiment(
         result.config["network"] = asdict(network)  # the whole config, defaults included
     settings = _json_normal(shared_settings(result.config))
     result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
-    venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history) for v in VARIANTS}
+    venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history, cfg.orientation)
+             for v in VARIANTS}
     seed_seconds = 0.0
     loop_start = time.perf_counter()
     try:
@@ -504,7 +515,8 @@ def record_rollout_gif(policy: Any, cfg: BCExperimentConfig, path: Path, variant
 
     detector = cfg.detector if cfg.agent == "mint" else None
     render_mode = "rgb_array" if cfg.agent == "state" else None
-    env = make_env(cfg.task, variant, cfg.agent, detector, cfg.history, render_mode=render_mode)
+    env = make_env(cfg.task, variant, cfg.agent, detector, cfg.history, render_mode=render_mode,
+                   orientation=cfg.orientation)
     frames = []
     try:
         obs, _ = env.reset(seed=cfg.eval_seed)

@@ -3,7 +3,7 @@
 - :class:`InteractionNetwork` (torch-geometric ``MessagePassing``) with action and
   next-keypoint heads; :func:`keypoint_graph_batch` builds its batched graphs.
 - :class:`KeypointGraphExtractor` / :class:`MintGraphPolicy`: stable-baselines3 plug-ins for the
-  keypoint wrapper's ``(history, K, 3)`` observations.
+  keypoint wrapper's ``(history, K, F)`` observations.
 - :class:`CnnAgentExtractor` / :class:`CnnAgentPolicy`: the pixel baseline of Appendix E.5.
 - :class:`StateAgentPolicy`: a privileged MLP on the simulator's true state (an upper
   reference for object-centric observations; not from the paper).

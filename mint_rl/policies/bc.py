@@ -74,14 +74,14 @@ def next_keypoint_loss(predicted: Tensor, next_obs: Tensor) -> Tensor:
 
     Args:
         predicted: ``(B, K, 2)`` predicted ``(x, y)``.
-        next_obs: ``(B, history, K, 3)`` next observations.
+        next_obs: ``(B, history, K, F)`` next observations (``F >= 3``: x, y, status, ...).
 
     >>> obs = torch.tensor([[[[0.0, 0.0, 1.0], [5.0, 5.0, 0.0]]]])
     >>> float(next_keypoint_loss(torch.tensor([[[0.5, 0.0], [0.0, 0.0]]]), obs))
     0.25
     """
-    if next_obs.dim() != 4 or next_obs.shape[-1] != 3:
-        raise ValueError(f"expected next_obs of shape (B, history, K, 3), got {tuple(next_obs.shape)}")
+    if next_obs.dim() != 4 or next_obs.shape[-1] < 3:
+        raise ValueError(f"expected next_obs of shape (B, history, K, F), F >= 3, got {tuple(next_obs.shape)}")
     target = next_obs[:, -1]
     if predicted.shape != target.shape[:-1] + (2,):
         expected = tuple(target.shape[:-1]) + (2,)
@@ -92,7 +92,7 @@ def next_keypoint_loss(predicted: Tensor, next_obs: Tensor) -> Tensor:
 
 
 def jitter_keypoints(obs: Tensor, sigma: float, generator: torch.Generator | None = None) -> Tensor:
-    """``(B, history, K, 3)`` keypoint observations with ``N(0, sigma^2)`` added to every ``x, y``.
+    """``(B, history, K, F)`` keypoint observations with ``N(0, sigma^2)`` added to every ``x, y``.
 
     Each keypoint of each frame gets its own draw; positions are clamped to ``[-1, 1]`` and the
     status is left alone. A data augmentation for behaviour cloning: the detector's keypoints
@@ -104,8 +104,8 @@ def jitter_keypoints(obs: Tensor, sigma: float, generator: torch.Generator | Non
     >>> bool(out[..., 1] <= 1.0), float(out[..., 2]), jitter_keypoints(obs, 0.0) is obs
     (True, 1.0, True)
     """
-    if obs.dim() != 4 or obs.shape[-1] != 3:
-        raise ValueError(f"expected keypoint observations of shape (B, history, K, 3), got {tuple(obs.shape)}")
+    if obs.dim() != 4 or obs.shape[-1] < 3:
+        raise ValueError(f"expected keypoint observations of shape (B, history, K, F), F >= 3, got {tuple(obs.shape)}")
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     if sigma == 0:
@@ -316,7 +316,7 @@ def train_bc(
 
     Args:
         demos: imitation ``Trajectory`` objects (``len(obs) == len(acts) + 1``); keypoint
-            observations ``(history, K, 3)`` for ``agent="mint"``, stacked frames for ``"cnn"``,
+            observations ``(history, K, F)`` for ``agent="mint"``, stacked frames for ``"cnn"``,
             flat state vectors for ``"state"``.
         observation_space: the demos' observation space.
         action_space: the demos' action space (``Discrete(18)`` for MAGICAL).

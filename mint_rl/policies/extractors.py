@@ -16,16 +16,17 @@ __all__ = ["KeypointGraphExtractor"]
 class KeypointGraphExtractor(BaseFeaturesExtractor):
     """Features of keypoint observations from an :class:`InteractionNetwork`.
 
-    ``forward`` turns the ``(B, history, K, 3)`` observation batch into one torch-geometric
+    ``forward`` turns the ``(B, history, K, F)`` observation batch into one torch-geometric
     ``Batch`` of ``B`` fully connected graphs (see :func:`keypoint_graph_batch`), runs the
     interaction network on it, reads the node embeddings out per graph (``config.pooling``:
     concatenated by default, or pooled) and maps that vector
-    to ``features_dim`` features (``Linear + ReLU``). ``history`` and ``K`` are read from the
+    to ``features_dim`` features (``Linear + ReLU``). ``history``, ``K`` and ``F`` are read from the
     observation space. The network's next-keypoint head is kept for the auxiliary loss of
     behaviour cloning (:meth:`forward_with_next_keypoints`).
 
     Args:
-        observation_space: ``Box`` of shape ``(history, K, 3)`` (the keypoint wrapper's output).
+        observation_space: ``Box`` of shape ``(history, K, F)`` (the keypoint wrapper's output;
+            ``F = 3``, or 5 with ``orientation=True``).
         features_dim: size of the returned features.
         config: interaction-network options (paper defaults when ``None``); a ``dict`` of its
             fields is accepted too (as stored in policy files).
@@ -58,7 +59,8 @@ class KeypointGraphExtractor(BaseFeaturesExtractor):
         self.projection[0].reset_parameters()
 
     def _nodes_and_features(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        check_keypoint_observation(obs, history=self.history, num_keypoints=self.num_keypoints)
+        check_keypoint_observation(obs, history=self.history, num_keypoints=self.num_keypoints,
+                                   num_features=self.network.num_features)
         obs = obs.float()
         graph = self.network.graph(obs)  # the network decides its node inputs (config.mask_inactive)
         nodes = self.network.embed_graph(graph)  # (B * K, H)
@@ -66,7 +68,7 @@ class KeypointGraphExtractor(BaseFeaturesExtractor):
         return nodes.view(obs.shape[0], self.num_keypoints, -1), self.projection(pooled)
 
     def forward(self, observations: Tensor) -> Tensor:
-        """``(B, history, K, 3)`` -> ``(B, features_dim)``."""
+        """``(B, history, K, F)`` -> ``(B, features_dim)``."""
         return self._nodes_and_features(observations)[1]
 
     def forward_with_next_keypoints(self, observations: Tensor) -> tuple[Tensor, Tensor]:

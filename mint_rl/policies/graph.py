@@ -1,7 +1,8 @@
 """Keypoint observations as batched, fully connected torch-geometric graphs.
 
-The keypoint wrapper emits observations of shape ``(history, K, 3)`` holding ``(x, y, status)``
-per keypoint and frame (oldest frame first). A batch of them, ``(B, history, K, 3)``, becomes
+The keypoint wrapper emits observations of shape ``(history, K, F)`` holding ``(x, y, status)``
+per keypoint and frame (oldest frame first), ``F = 3``, optionally followed by more per-keypoint
+features (the orientation ``(ox, oy)``: ``F = 5``). A batch of them, ``(B, history, K, F)``, becomes
 ``B`` graphs of ``K`` nodes each, every node connected to every other node by a directed edge
 (no self loops, no edge features). Node ``k`` of graph ``b`` is node ``b * K + k`` of the batch.
 
@@ -24,18 +25,24 @@ __all__ = [
 ]
 
 
-def check_keypoint_observation(obs: Tensor, history: int | None = None, num_keypoints: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``obs`` is a ``(B, history, K, 3)`` keypoint batch.
+def check_keypoint_observation(
+    obs: Tensor, history: int | None = None, num_keypoints: int | None = None, num_features: int | None = None
+) -> None:
+    """Raise ``ValueError`` unless ``obs`` is a ``(B, history, K, F)`` keypoint batch, ``F >= 3``.
 
     Args:
         obs: the tensor to check.
         history: the expected number of frames, or ``None`` to accept any.
         num_keypoints: the expected ``K``, or ``None`` to accept any.
+        num_features: the expected ``F``, or ``None`` to accept any ``F >= 3``.
     """
-    if obs.dim() != 4 or obs.shape[-1] != 3:
+    if obs.dim() != 4 or obs.shape[-1] < 3:
         raise ValueError(
-            f"expected keypoint observations of shape (B, history, K, 3), got {tuple(obs.shape)}"
+            f"expected keypoint observations of shape (B, history, K, F) with F >= 3 (x, y, status, ...), "
+            f"got {tuple(obs.shape)}"
         )
+    if num_features is not None and obs.shape[-1] != num_features:
+        raise ValueError(f"expected F={num_features} features per keypoint (dim 3), got {obs.shape[-1]} in {tuple(obs.shape)}")
     if history is not None and obs.shape[1] != history:
         raise ValueError(f"expected history={history} frames (dim 1), got {obs.shape[1]} in {tuple(obs.shape)}")
     if num_keypoints is not None and obs.shape[2] != num_keypoints:
@@ -81,11 +88,11 @@ def batched_edge_index(template: Tensor, batch_size: int, num_nodes: int) -> Ten
 
 
 def keypoint_node_features(obs: Tensor, mask_inactive: bool = False) -> Tensor:
-    """Per-node input features ``(B * K, history * 3)`` from ``(B, history, K, 3)`` observations.
+    """Per-node input features ``(B * K, history * F)`` from ``(B, history, K, F)`` observations.
 
-    Per frame a keypoint contributes ``(x, y, s)``, or ``(x * s, y * s, s)`` with
-    ``mask_inactive=True`` (an inactive keypoint, ``s = 0``, then reads as the origin), and the
-    frames are concatenated oldest first.
+    Per frame a keypoint contributes its row ``(x, y, s, ...)``, or ``(x * s, y * s, s, ... * s)``
+    with ``mask_inactive=True`` (an inactive keypoint, ``s = 0``, then reads as all zeros), and
+    the frames are concatenated oldest first.
 
     >>> obs = torch.tensor([[[[0.5, -0.5, 1.0], [0.3, 0.3, 0.0]]]])  # B=1, history=1, K=2
     >>> keypoint_node_features(obs).tolist()
@@ -94,25 +101,25 @@ def keypoint_node_features(obs: Tensor, mask_inactive: bool = False) -> Tensor:
     [[0.5, -0.5, 1.0], [0.0, 0.0, 0.0]]
     """
     check_keypoint_observation(obs)
-    b, t, k, _ = obs.shape
+    b, t, k, f = obs.shape
     feats = obs
     if mask_inactive:
         status = obs[..., 2:3]
-        feats = torch.cat([obs[..., :2] * status, status], dim=-1)  # (B, T, K, 3)
-    return feats.permute(0, 2, 1, 3).reshape(b * k, t * 3)
+        feats = torch.cat([obs[..., :2] * status, status, obs[..., 3:] * status], dim=-1)  # (B, T, K, F)
+    return feats.permute(0, 2, 1, 3).reshape(b * k, t * f)
 
 
 def keypoint_graph_batch(obs: Tensor, edge_template: Tensor | None = None, mask_inactive: bool = False) -> Batch:
-    """Turn ``(B, history, K, 3)`` keypoint observations into one torch-geometric ``Batch``.
+    """Turn ``(B, history, K, F)`` keypoint observations into one torch-geometric ``Batch``.
 
     Args:
-        obs: keypoint observations, ``(x, y, status)`` per keypoint and frame.
+        obs: keypoint observations, ``(x, y, status, ...)`` per keypoint and frame.
         edge_template: optional precomputed ``fully_connected_edge_index(K)`` on ``obs.device``
             (modules keep it as a buffer so it is not rebuilt every call).
         mask_inactive: zero the ``(x, y)`` of inactive keypoints (see :func:`keypoint_node_features`).
 
     Returns:
-        A ``Batch`` with ``x`` ``(B * K, history * 3)`` (see :func:`keypoint_node_features`),
+        A ``Batch`` with ``x`` ``(B * K, history * F)`` (see :func:`keypoint_node_features`),
         ``edge_index`` ``(2, B * K * (K - 1))``, ``batch`` ``(B * K,)``, ``ptr`` ``(B + 1,)`` and
         ``keypoint_id`` ``(B * K,)`` (the keypoint index ``k`` of every node).
 

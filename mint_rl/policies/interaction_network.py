@@ -118,8 +118,9 @@ class InteractionNetwork(MessagePassing):
     r"""Interaction network on the fully connected graph of a frame's keypoints.
 
     Node ``i`` is keypoint ``i``. Its input is the keypoint's ``(x, y, s)`` in each of the
-    ``T = history`` frames (oldest first; ``(x s, y s, s)`` with ``mask_inactive=True``) and a
-    positional encoding ``p_i`` of its index. Edges
+    ``T = history`` frames (oldest first; ``(x s, y s, s)`` with ``mask_inactive=True``; any
+    further per-keypoint features of the rows, such as the orientation ``(o_x, o_y)``, follow
+    ``s`` in each frame) and a positional encoding ``p_i`` of its index. Edges
     connect every ordered pair ``j -> i``, ``j != i``, and carry no features. With
     :math:`\phi_{enc}`, :math:`f_R`, :math:`f_O`, :math:`\phi_A`, :math:`\phi_D` MLPs:
 
@@ -153,11 +154,13 @@ class InteractionNetwork(MessagePassing):
 
     ``forward(h, edge_index)`` is one pass in torch-geometric's layer convention; the
     observation-level methods (:meth:`node_embeddings`, :meth:`action_logits`,
-    :meth:`next_keypoints`, :meth:`heads`) take ``(B, history, K, 3)`` keypoint observations.
+    :meth:`next_keypoints`, :meth:`heads`) take ``(B, history, K, F)`` keypoint observations.
 
     Args:
         history: number of frames ``T`` per observation.
         num_keypoints: keypoints ``K`` per frame (the size of the learned positional table).
+        num_features: features ``F`` per keypoint and frame: 3 for ``(x, y, s)``, 5 with the
+            orientation.
         num_actions: size of the action head (18 for MAGICAL); ``None`` builds no action head
             (as inside :class:`~mint_rl.policies.KeypointGraphExtractor`, where SB3 adds its own).
         config: sizes and options; the paper's defaults when ``None``.
@@ -175,12 +178,16 @@ class InteractionNetwork(MessagePassing):
         num_keypoints: int,
         num_actions: int | None = 18,
         config: InteractionNetworkConfig | None = None,
+        num_features: int = 3,
     ) -> None:
         super().__init__(aggr="add", flow="source_to_target")
         if history < 1 or num_keypoints < 1 or (num_actions is not None and num_actions < 1):
             raise ValueError(
                 f"history, num_keypoints and num_actions must be >= 1, got {history}, {num_keypoints}, {num_actions}"
             )
+        if num_features < 3:
+            raise ValueError(f"num_features must be >= 3 (x, y, status, ...), got {num_features}")
+        self.num_features = num_features
         self.config = config = config or InteractionNetworkConfig()
         self.history = history
         self.num_keypoints = num_keypoints
@@ -191,7 +198,7 @@ class InteractionNetwork(MessagePassing):
         self.positional_embedding = (
             nn.Embedding(num_keypoints, self.positional_dim) if config.positional_encoding == "learned" else None
         )
-        self.node_encoder = mlp(3 * history + self.positional_dim, h, h, layers)
+        self.node_encoder = mlp(num_features * history + self.positional_dim, h, h, layers)
         self.relational_model = mlp(2 * h, h, config.effect_dim, layers)
         self.object_model = mlp(h + config.effect_dim, h, h, layers)
         self.action_head = mlp(self.pooled_dim, h, num_actions, layers) if num_actions is not None else None
@@ -203,11 +210,12 @@ class InteractionNetwork(MessagePassing):
     def from_observation_space(
         cls, observation_space, num_actions: int | None = 18, config: InteractionNetworkConfig | None = None
     ) -> "InteractionNetwork":
-        """Build from a ``Box`` of shape ``(history, K, 3)`` (the keypoint wrapper's space)."""
+        """Build from a ``Box`` of shape ``(history, K, F)`` (the keypoint wrapper's space)."""
         shape = tuple(getattr(observation_space, "shape", None) or ())
-        if len(shape) != 3 or shape[-1] != 3:
-            raise ValueError(f"expected an observation space of shape (history, K, 3), got {observation_space}")
-        return cls(history=shape[0], num_keypoints=shape[1], num_actions=num_actions, config=config)
+        if len(shape) != 3 or shape[-1] < 3:
+            raise ValueError(f"expected an observation space of shape (history, K, F), F >= 3, got {observation_space}")
+        return cls(history=shape[0], num_keypoints=shape[1], num_actions=num_actions, config=config,
+                   num_features=shape[2])
 
     @property
     def hidden_dim(self) -> int:
@@ -259,8 +267,8 @@ class InteractionNetwork(MessagePassing):
         return keypoint_id.new_zeros((keypoint_id.shape[0], 0), dtype=torch.float32)
 
     def encode(self, node_features: Tensor, keypoint_id: Tensor) -> Tensor:
-        """Node encoder: ``(N, 3 * history)`` features and ``(N,)`` indices -> ``(N, hidden_dim)``."""
-        expected = 3 * self.history
+        """Node encoder: ``(N, F * history)`` features and ``(N,)`` indices -> ``(N, hidden_dim)``."""
+        expected = self.num_features * self.history
         if node_features.dim() != 2 or node_features.shape[1] != expected:
             raise ValueError(f"expected node features of shape (N, {expected}), got {tuple(node_features.shape)}")
         if keypoint_id.shape != node_features.shape[:1]:
@@ -324,12 +332,12 @@ class InteractionNetwork(MessagePassing):
 
     # ----------------------------------------------------------------- observation level
     def graph(self, obs: Tensor, keypoint_ids: Tensor | None = None) -> Batch:
-        """The torch-geometric batch of ``(B, history, K, 3)`` observations.
+        """The torch-geometric batch of ``(B, history, K, F)`` observations.
 
         ``keypoint_ids`` (``(K,)`` or ``(B, K)``, default ``arange(K)``) names the keypoint index
         of each node for the positional encoding.
         """
-        check_keypoint_observation(obs, history=self.history)
+        check_keypoint_observation(obs, history=self.history, num_features=self.num_features)
         b, _, k, _ = obs.shape
         template = self.edge_template if k == self.num_keypoints else None
         graph = keypoint_graph_batch(obs, edge_template=template, mask_inactive=self.config.mask_inactive)
@@ -345,7 +353,7 @@ class InteractionNetwork(MessagePassing):
         return graph
 
     def node_embeddings(self, obs: Tensor, keypoint_ids: Tensor | None = None) -> Tensor:
-        """Node embeddings ``(B, K, hidden_dim)`` of ``(B, history, K, 3)`` observations."""
+        """Node embeddings ``(B, K, hidden_dim)`` of ``(B, history, K, F)`` observations."""
         graph = self.graph(obs, keypoint_ids)
         return self.embed_graph(graph).view(obs.shape[0], obs.shape[2], self.hidden_dim)
 
@@ -367,7 +375,7 @@ class InteractionNetwork(MessagePassing):
         return self.action_head
 
     def action_logits(self, obs: Tensor, keypoint_ids: Tensor | None = None) -> Tensor:
-        """Action logits ``(B, num_actions)`` of ``(B, history, K, 3)`` observations."""
+        """Action logits ``(B, num_actions)`` of ``(B, history, K, F)`` observations."""
         return self._action_head()(self.pool(self.node_embeddings(obs, keypoint_ids)))
 
     def next_keypoints(self, obs: Tensor, keypoint_ids: Tensor | None = None) -> Tensor:
@@ -382,6 +390,7 @@ class InteractionNetwork(MessagePassing):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(history={self.history}, num_keypoints={self.num_keypoints}, "
+            f"num_features={self.num_features}, "
             f"num_actions={self.num_actions}, hidden_dim={self.hidden_dim}, "
             f"positional_encoding={self.config.positional_encoding!r}, passes={self.config.num_passes})"
         )

@@ -109,7 +109,7 @@ class MintGraphPolicy(SafePolicyIOMixin, ActorCriticPolicy):
         """Like ``evaluate_actions`` for the actor only, plus the next-keypoint prediction.
 
         Args:
-            obs: ``(B, history, K, 3)`` keypoint observations.
+            obs: ``(B, history, K, F)`` keypoint observations.
             actions: ``(B,)`` (discrete) or ``(B, action_dim)`` actions.
 
         Returns:

@@ -2,8 +2,10 @@
 
 :class:`KeypointEncoder` finds the image inside an observation space (a ``(H, W, 3)`` uint8
 image, a channel stack of them, or a ``Dict`` holding one), runs a :class:`MintDetector` on a
-batch of such observations in ONE forward pass, and returns ``(N, K, 3)`` rows of
-``(x, y, status)`` with ``x, y`` normalised to ``[-1, 1]``.
+batch of such observations in ONE forward pass, and returns ``(N, K, F)`` rows of
+``(x, y, status)`` with ``x, y`` normalised to ``[-1, 1]`` (``F = 3``), followed by the keypoint's
+orientation ``(ox, oy)`` (:func:`~mint_rl.wrappers.orientation.intensity_centroid`, ``F = 5``)
+when asked for.
 :class:`KeypointHistory` keeps the last ``history`` of those per environment.
 """
 
@@ -17,6 +19,7 @@ import torch
 from gymnasium import spaces
 
 from mint_rl.models import MintDetector
+from mint_rl.wrappers.orientation import intensity_centroid
 
 DetectorLike = Union[str, "os.PathLike[str]", MintDetector]
 
@@ -101,7 +104,7 @@ def find_image(space: spaces.Space, key: Optional[str] = "allo") -> ImageSpec:
 
 
 class KeypointEncoder:
-    """Batched image -> ``(x, y, status)`` keypoints with a frozen detector.
+    """Batched image -> ``(x, y, status[, ox, oy])`` keypoints with a frozen detector.
 
     Args:
         detector: the :class:`MintDetector` (put in eval mode, moved to ``device``).
@@ -111,6 +114,9 @@ class KeypointEncoder:
             one frame at a time on CPU, where the 96x96 detector's activations (25 maps of
             135x135 per frame) stop fitting in cache when batched: on this project's 2-core
             machine 8 frames took 50 ms in one forward and 30 ms frame by frame.
+        orientation_radius: also return each keypoint's intensity-centroid orientation
+            ``(ox, oy)`` over a disc of this radius (pixels of the detector's input); ``None``:
+            positions and status only.
     """
 
     def __init__(
@@ -119,8 +125,14 @@ class KeypointEncoder:
         image: ImageSpec,
         device: Union[str, torch.device] = "cpu",
         chunk_size: Optional[int] = None,
+        orientation_radius: Optional[float] = None,
     ) -> None:
         self.device = torch.device(device)
+        if orientation_radius is not None and not orientation_radius >= 1:
+            raise ValueError(f"orientation_radius: expected None or >= 1 pixel, got {orientation_radius}")
+        self.orientation_radius = None if orientation_radius is None else float(orientation_radius)
+        #: Features per keypoint and frame: 3 (x, y, status), or 5 with the orientation.
+        self.num_features = 3 if orientation_radius is None else 5
         if chunk_size is not None and int(chunk_size) < 1:
             raise ValueError(f"chunk_size: expected None or >= 1, got {chunk_size}")
         self.chunk_size = int(chunk_size) if chunk_size is not None else (None if self.device.type == "cuda" else 1)
@@ -154,27 +166,40 @@ class KeypointEncoder:
         return np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp) for f in frames])
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        """``(N, H, W, 3)`` uint8 frames (any size) -> ``(N, K, 3)`` float32 ``(x, y, status)``."""
+        """``(N, H, W, 3)`` uint8 frames (any size) -> ``(N, K, F)`` float32 ``(x, y, status[, ox, oy])``."""
         frames = self.resize(frames)
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
             step = self.chunk_size or len(x)
             rows = []
             for i in range(0, len(x), step):
-                out = self.detector(x[i : i + step])
-                rows.append(torch.cat([out.keypoints, out.status.unsqueeze(-1)], dim=-1))
+                chunk = x[i : i + step]
+                out = self.detector(chunk)
+                parts = [out.keypoints.clamp(-1.0, 1.0), out.status.unsqueeze(-1)]
+                if self.orientation_radius is not None:
+                    parts.append(intensity_centroid(chunk, parts[0], self.orientation_radius))
+                rows.append(torch.cat(parts, dim=-1))
             return torch.cat(rows).float().clamp_(-1.0, 1.0).cpu().numpy()
 
     def encode(self, observations: Any, batched: bool) -> np.ndarray:
-        """Observation(s) -> ``(N, K, 3)`` keypoints."""
+        """Observation(s) -> ``(N, K, F)`` keypoints."""
         return self(self.frames(observations, batched))
 
 
-def keypoint_box(history: int, num_keypoints: int) -> spaces.Box:
-    """The ``(history, K, 3)`` float32 Box of ``(x, y, status)``: x, y in [-1, 1], status in [0, 1]."""
-    low = np.broadcast_to(np.array([-1.0, -1.0, 0.0], np.float32), (history, num_keypoints, 3)).copy()
-    high = np.ones((history, num_keypoints, 3), np.float32)
-    return spaces.Box(low=low, high=high, dtype=np.float32)
+def keypoint_feature_bounds(num_features: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature ``(low, high)`` of a keypoint row: x, y in [-1, 1], status in [0, 1], the
+    orientation ``ox, oy`` (``num_features=5``) in [-1, 1]."""
+    if num_features not in (3, 5):
+        raise ValueError(f"num_features: expected 3 (x, y, status) or 5 (with ox, oy), got {num_features}")
+    low = np.array([-1.0, -1.0, 0.0, -1.0, -1.0][:num_features], np.float32)
+    return low, np.ones(num_features, np.float32)
+
+
+def keypoint_box(history: int, num_keypoints: int, num_features: int = 3) -> spaces.Box:
+    """The ``(history, K, F)`` float32 Box of ``(x, y, status[, ox, oy])`` rows (:func:`keypoint_feature_bounds`)."""
+    low, high = keypoint_feature_bounds(num_features)
+    shape = (history, num_keypoints, num_features)
+    return spaces.Box(low=np.broadcast_to(low, shape).copy(), high=np.broadcast_to(high, shape).copy(), dtype=np.float32)
 
 
 def fully_connected_edges(num_nodes: int) -> np.ndarray:
@@ -200,25 +225,25 @@ class KeypointHistory:
         [0.10000000149011612, 0.10000000149011612, 0.30000001192092896]
     """
 
-    def __init__(self, num_envs: int, history: int, num_keypoints: int) -> None:
+    def __init__(self, num_envs: int, history: int, num_keypoints: int, num_features: int = 3) -> None:
         if history < 1:
             raise ValueError(f"history: expected >= 1, got {history}")
-        self.buffer = np.zeros((num_envs, history, num_keypoints, 3), np.float32)
+        self.buffer = np.zeros((num_envs, history, num_keypoints, num_features), np.float32)
 
     def reset(self, rows: np.ndarray, envs: Optional[Sequence[int]] = None) -> None:
-        """Fill the whole history of ``envs`` (default all) with ``rows`` ``(len(envs), K, 3)``."""
+        """Fill the whole history of ``envs`` (default all) with ``rows`` ``(len(envs), K, F)``."""
         idx = slice(None) if envs is None else np.asarray(envs)
         self.buffer[idx] = rows[:, None]
 
     def push(self, rows: np.ndarray) -> None:
-        """Append one ``(num_envs, K, 3)`` row per env, dropping the oldest."""
+        """Append one ``(num_envs, K, F)`` row per env, dropping the oldest."""
         self.buffer[:, :-1] = self.buffer[:, 1:]
         self.buffer[:, -1] = rows
 
     def peek_with(self, env: int, rows: np.ndarray) -> np.ndarray:
-        """The history of ``env`` as it would be after pushing ``rows`` ``(K, 3)`` (no change)."""
+        """The history of ``env`` as it would be after pushing ``rows`` ``(K, F)`` (no change)."""
         return np.concatenate([self.buffer[env, 1:], rows[None]], axis=0)
 
     def get(self) -> np.ndarray:
-        """A copy of the ``(num_envs, history, K, 3)`` buffer."""
+        """A copy of the ``(num_envs, history, K, F)`` buffer."""
         return self.buffer.copy()

@@ -15,8 +15,10 @@ from mint_rl.wrappers.encoder import (
     find_image,
     fully_connected_edges,
     keypoint_box,
+    keypoint_feature_bounds,
     load_detector,
 )
+from mint_rl.wrappers.orientation import ORIENTATION_RADIUS
 
 OUTPUTS = ("box", "graph")
 
@@ -32,9 +34,14 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
     ``(history, K, 3)`` holding ``(x, y, status)`` per keypoint, ``x`` and ``y`` normalised to
     ``[-1, 1]`` (``-1`` = centre of the left column / top row of the frame), status in
     ``[0, 1]``; oldest frame first. At ``reset`` the history is filled with the first frame.
+    With ``orientation=True`` the shape is ``(history, K, 5)``: each row gains the keypoint's
+    intensity-centroid orientation ``(ox, oy)`` in the unit disc
+    (:func:`~mint_rl.wrappers.orientation.intensity_centroid`, radius
+    :data:`~mint_rl.wrappers.orientation.ORIENTATION_RADIUS` pixels of the detector's input),
+    which tells which way a round object such as MAGICAL's robot faces.
 
     With ``output="graph"``: a gymnasium ``Graph`` whose nodes are the K keypoints with their
-    ``history * 3`` features (``(x, y, status)`` per frame, oldest first) and whose edges are
+    ``history * F`` features (the rows of all frames, oldest first) and whose edges are
     all ordered pairs ``(i, j)``, ``i != j``, with one constant edge type (``edges`` are zeros
     in ``Discrete(1)``: no edge features; gymnasium 0.29 needs an edge space to carry
     ``edge_links``). Note that stable-baselines3
@@ -52,6 +59,7 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         num_keypoints: if given, the detector must have exactly this many keypoints.
         output: ``"box"`` or ``"graph"``.
         device: torch device for the detector.
+        orientation: add each keypoint's orientation ``(ox, oy)`` to its row (``F = 5``).
 
     Raises:
         TypeError: the observation space holds no image.
@@ -76,9 +84,11 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         num_keypoints: Optional[int] = None,
         output: str = "box",
         device: Union[str, torch.device] = "cpu",
+        orientation: bool = False,
     ) -> None:
         gym.utils.RecordConstructorArgs.__init__(
-            self, detector=detector, history=history, key=key, num_keypoints=num_keypoints, output=output, device=str(device)
+            self, detector=detector, history=history, key=key, num_keypoints=num_keypoints, output=output,
+            device=str(device), orientation=bool(orientation),
         )
         gym.ObservationWrapper.__init__(self, env)
         if output not in OUTPUTS:
@@ -87,21 +97,19 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
             raise ValueError(f"history: expected >= 1, got {history}")
         image = find_image(env.observation_space, key)
         self.detector = load_detector(detector, num_keypoints)
-        self.encoder = KeypointEncoder(self.detector, image, device)
+        self.encoder = KeypointEncoder(self.detector, image, device,
+                                       orientation_radius=ORIENTATION_RADIUS if orientation else None)
         self.history = int(history)
         self.output = output
-        k = self.detector.num_keypoints
-        self._history = KeypointHistory(1, self.history, k)
-        self._box = keypoint_box(self.history, k)
+        k, f = self.detector.num_keypoints, self.encoder.num_features
+        self._history = KeypointHistory(1, self.history, k, f)
+        self._box = keypoint_box(self.history, k, f)
         self._edges = fully_connected_edges(k)
         if output == "box":
             self.observation_space = self._box
         else:
-            node = spaces.Box(
-                low=np.tile(np.array([-1.0, -1.0, 0.0], np.float32), self.history),
-                high=np.ones(3 * self.history, np.float32),
-                dtype=np.float32,
-            )
+            low, high = keypoint_feature_bounds(f)
+            node = spaces.Box(low=np.tile(low, self.history), high=np.tile(high, self.history), dtype=np.float32)
             # gymnasium 0.29's Graph only carries edge_links together with edges, so the edges
             # get a single constant type (Discrete(1)): no edge features, as in the paper.
             self.observation_space = spaces.Graph(node_space=node, edge_space=spaces.Discrete(1))

@@ -24,6 +24,7 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from mint_rl.wrappers.encoder import KeypointEncoder, KeypointHistory, find_image, keypoint_box, load_detector
+from mint_rl.wrappers.orientation import ORIENTATION_RADIUS
 
 
 def _stack_single(encoder: KeypointEncoder, observations: list[Any]) -> np.ndarray:
@@ -35,12 +36,15 @@ class _BatchedKeypoints:
     """Shared state of the two vector wrappers."""
 
     def __init__(self, single_space: Any, num_envs: int, detector: Any, history: int, key: Optional[str],
-                 num_keypoints: Optional[int], device: Union[str, torch.device], chunk_size: Optional[int]) -> None:
+                 num_keypoints: Optional[int], device: Union[str, torch.device], chunk_size: Optional[int],
+                 orientation: bool) -> None:
         image = find_image(single_space, key)
         self.detector = load_detector(detector, num_keypoints)
-        self.encoder = KeypointEncoder(self.detector, image, device, chunk_size)
-        self.history = KeypointHistory(num_envs, int(history), self.detector.num_keypoints)
-        self.single_space = keypoint_box(int(history), self.detector.num_keypoints)
+        radius = ORIENTATION_RADIUS if orientation else None
+        self.encoder = KeypointEncoder(self.detector, image, device, chunk_size, orientation_radius=radius)
+        f = self.encoder.num_features
+        self.history = KeypointHistory(num_envs, int(history), self.detector.num_keypoints, f)
+        self.single_space = keypoint_box(int(history), self.detector.num_keypoints, f)
 
     def reset(self, observations: Any) -> np.ndarray:
         self.history.reset(self.encoder.encode(observations, batched=True))
@@ -49,8 +53,8 @@ class _BatchedKeypoints:
     def step(self, observations: Any, done: np.ndarray, finals: dict[int, Any]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """Encode the step's observations and the final observations of ended episodes together.
 
-        Returns the new ``(N, history, K, 3)`` batch and, per ended env, its final keypoint
-        observation ``(history, K, 3)``.
+        Returns the new ``(N, history, K, F)`` batch and, per ended env, its final keypoint
+        observation ``(history, K, F)``.
         """
         frames = self.encoder.frames(observations, batched=True)
         ended = sorted(finals)
@@ -69,8 +73,8 @@ class _BatchedKeypoints:
 class MintKeypointVectorWrapper(VectorEnvWrapper):
     """Keypoint observations for a gymnasium ``VectorEnv`` with one detector forward per step.
 
-    Observations are ``(num_envs, history, K, 3)`` float32 (see
-    :class:`~mint_rl.wrappers.MintKeypointWrapper` for the layout);
+    Observations are ``(num_envs, history, K, F)`` float32 (see
+    :class:`~mint_rl.wrappers.MintKeypointWrapper` for the layout and ``orientation``);
     ``infos["final_observation"][i]`` of an ended sub-env is replaced by its keypoint
     observation.
 
@@ -82,11 +86,11 @@ class MintKeypointVectorWrapper(VectorEnvWrapper):
 
     def __init__(self, env: VectorEnv, detector: Any = "magical", history: int = 4, key: Optional[str] = "allo",
                  num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu",
-                 chunk_size: Optional[int] = None) -> None:
+                 chunk_size: Optional[int] = None, orientation: bool = False) -> None:
         super().__init__(env)
         self.num_envs = env.num_envs  # set here: reading it through the wrapper is deprecated
         self._kp = _BatchedKeypoints(env.single_observation_space, env.num_envs, detector, history, key,
-                                     num_keypoints, device, chunk_size)
+                                     num_keypoints, device, chunk_size, orientation)
         self.detector = self._kp.detector
         self.single_observation_space = self._kp.single_space
         self.observation_space = batch_space(self.single_observation_space, env.num_envs)
@@ -125,9 +129,9 @@ class MintKeypointVecEnv(VecEnvWrapper):
 
     def __init__(self, venv: VecEnv, detector: Any = "magical", history: int = 4, key: Optional[str] = "allo",
                  num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu",
-                 chunk_size: Optional[int] = None) -> None:
+                 chunk_size: Optional[int] = None, orientation: bool = False) -> None:
         self._kp = _BatchedKeypoints(venv.observation_space, venv.num_envs, detector, history, key, num_keypoints,
-                                     device, chunk_size)
+                                     device, chunk_size, orientation)
         self.detector = self._kp.detector
         super().__init__(venv, observation_space=self._kp.single_space)
 
