@@ -79,3 +79,19 @@ def test_resume_refuses_another_run_and_bad_files(demos, tmp_path):
         load_bc_checkpoint(junk)
     with pytest.raises(FileNotFoundError):
         load_bc_checkpoint(tmp_path / "missing.pt")
+
+
+def test_resumed_logs_continue_the_tensorboard_curve(demos, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logs, ckpt = tmp_path / "logs", tmp_path / "c.pt"
+    _train(demos, epochs=2, checkpoint=ckpt, log_dir=str(logs))
+    saved = load_bc_checkpoint(ckpt)["tensorboard_step"]
+    _train(demos, epochs=4, checkpoint=ckpt, resume=True, log_dir=str(logs))
+    steps = []
+    for events in sorted(logs.glob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        steps += [e.step for e in acc.Scalars("bc/neglogp")]
+    assert saved > 0 and sorted(steps) == list(range(len(steps)))  # one curve, no step written twice
+    assert (logs / "progress.until-epoch2.csv").exists() and (logs / "progress.csv").exists()

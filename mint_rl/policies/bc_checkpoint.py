@@ -89,7 +89,7 @@ def save_bc_checkpoint(
         "shuffle_rng": None if shuffle is None else shuffle.get_state(),
         "noise_rng": None if noise is None else noise.get_state(),
         "torch_rng": torch.get_rng_state(),
-        "tensorboard_step": int(getattr(trainer._bc_logger, "_tensorboard_step", 0)),
+        "tensorboard_step": int(getattr(getattr(trainer, "_bc_logger", None), "_tensorboard_step", 0)),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -145,6 +145,7 @@ def restore_bc_state(trainer: Any, state: Mapping[str, Any]) -> None:
     if noise is not None and state["noise_rng"] is not None:
         noise.set_state(state["noise_rng"])
     torch.set_rng_state(state["torch_rng"])
-    if hasattr(trainer._bc_logger, "_tensorboard_step"):
+    bc_logger = getattr(trainer, "_bc_logger", None)
+    if hasattr(bc_logger, "_tensorboard_step"):
         # imitation numbers its TensorBoard points per BC object; continue the resumed curve.
-        trainer._bc_logger._tensorboard_step = int(state["tensorboard_step"])
+        bc_logger._tensorboard_step = int(state["tensorboard_step"])
