@@ -5,7 +5,8 @@ Prints: raw env steps/s; the detector's own forward time on one 96x96 frame; wra
 (single env) and the wrapper's overhead beyond the forward (target: wrapped step - raw step
 <= 1.15 x forward); for N sub-envs (default 8) the per-step time of N unbatched wrappers vs
 the batched vector wrapper (target on CPU: batched never slower), and the per-env detector
-cost batched vs unbatched (target on a GPU: <= 1/4).
+cost batched vs unbatched (target on a GPU: <= 1/4); and what ``orientation=True`` adds per frame
+(the intensity centroid of every keypoint) relative to the forward.
 
     python scripts/benchmark_wrapper.py                       # CPU, paper-sized untrained detector
     python scripts/benchmark_wrapper.py --device cuda --detector magical
@@ -27,7 +28,7 @@ import torch
 
 import mint_rl  # noqa: F401  (registers magical/<id>)
 from mint_rl.models import MintDetector, detector_preset
-from mint_rl.wrappers import MintKeypointVectorWrapper, MintKeypointWrapper
+from mint_rl.wrappers import ORIENTATION_RADIUS, MintKeypointVectorWrapper, MintKeypointWrapper, intensity_centroid
 
 
 def parse_args(argv=None):
@@ -105,7 +106,7 @@ def main(argv=None) -> int:
     # three see the same machine state (CPU frequency, other load); report medians.
     raw_env = gym.make(args.env)
     wrapped_env = MintKeypointWrapper(gym.make(args.env), detector=detector, device=device)
-    raw_times, wrapped_times, fwd_times = [], [], []
+    raw_times, wrapped_times, fwd_times, orient_times = [], [], [], []
     raw_env.reset(seed=0)
     wrapped_env.reset(seed=0)
     rng = np.random.default_rng(0)
@@ -122,23 +123,30 @@ def main(argv=None) -> int:
             frame = frame.contiguous().to(device)
             _sync(device)
             t3 = time.perf_counter()
-            detector(frame).keypoints.cpu()
+            keypoints = detector(frame).keypoints
+            keypoints.cpu()
             _sync(device)
             t4 = time.perf_counter()
+            intensity_centroid(frame, keypoints, ORIENTATION_RADIUS).cpu()
+            _sync(device)
+            t5 = time.perf_counter()
             raw_times.append(t1 - t0)
             wrapped_times.append(t2 - t1)
             fwd_times.append(t4 - t3)
+            orient_times.append(t5 - t4)
             if term or trunc:
                 raw_env.reset()
             if wterm or wtrunc:
                 wrapped_env.reset()
-    raw, wrapped, fwd1 = (statistics.median(x) for x in (raw_times, wrapped_times, fwd_times))
+    raw, wrapped, fwd1, orient = (statistics.median(x) for x in (raw_times, wrapped_times, fwd_times, orient_times))
     overhead = (wrapped - raw) / fwd1
     print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}")
     print(f"raw env            : {1 / raw:8.1f} steps/s ({raw * 1e3:.2f} ms/step)  [{args.env}]")
     print(f"detector forward   : {fwd1 * 1e3:8.2f} ms per frame (batch 1)")
     print(f"wrapped env        : {1 / wrapped:8.1f} steps/s ({wrapped * 1e3:.2f} ms/step)")
     print(f"wrapper cost       : wrapped - raw = {(wrapped - raw) * 1e3:.2f} ms = {overhead:.2f} x forward (target <= 1.15)")
+    print(f"orientation        : {orient * 1e3:8.2f} ms per frame ({detector.num_keypoints} keypoints) = "
+          f"{orient / fwd1:.3f} x forward (what orientation=True adds)")
 
     n = args.num_envs
     singles = [MintKeypointWrapper(gym.make(args.env), detector=detector, device=device) for _ in range(n)]
@@ -174,7 +182,7 @@ def main(argv=None) -> int:
     print(
         f"raw_steps_per_s={1 / raw:.1f} forward_ms={fwd1 * 1e3:.3f} wrapped_steps_per_s={1 / wrapped:.1f} "
         f"overhead_x_forward={overhead:.3f} batched_over_unbatched={batched / unbatched:.3f} "
-        f"per_env_detector_batched_over_unbatched={fwd_n / n / fwd1:.3f}"
+        f"per_env_detector_batched_over_unbatched={fwd_n / n / fwd1:.3f} orientation_x_forward={orient / fwd1:.3f}"
     )
     return 0
 
