@@ -6,7 +6,8 @@ The experiment (``scripts/bc_magical.py``):
    resets to one fixed scene, so its episodes would all be the same), MAGICAL's human demos
    from a folder, or a file in our demo format;
 2. observations — for the MINT agent, ``(history, K, 3)`` keypoints of a frozen detector on
-   the allocentric 96x96 view (``(history, K, 5)`` with each keypoint's orientation) (:class:`~mint_rl.wrappers.MintKeypointWrapper`); for the CNN
+   the allocentric 96x96 view (:class:`~mint_rl.wrappers.MintKeypointWrapper`; ``(history, K, 5)``
+   with each keypoint's orientation); for the CNN
    agent, the 4 stacked allocentric 96x96 frames of MAGICAL's ``-LoRes4A`` observation;
 3. behaviour cloning (:func:`mint_rl.policies.train_bc`, imitation's ``bc.BC`` plus the
    next-keypoint loss for MINT) once per seed;
@@ -221,7 +222,6 @@ def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history
                                     orientation: bool = False) -> list[Any]:
     """Replace ``(T+1, H, W, 3)`` frame observations of trajectories by keypoint observations
     (with each keypoint's orientation if asked, as ``MintKeypointWrapper(orientation=True)``)."""
-    from mint_rl.wrappers.orientation import ORIENTATION_RADIUS
     from imitation.data import types
 
     from mint_rl.wrappers.encoder import ImageSpec, KeypointEncoder, load_detector
@@ -235,7 +235,7 @@ def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history
             raise ValueError(f"expected (T, H, W, 3) uint8 frame observations, got {frames.dtype} {frames.shape}")
         spec = ImageSpec(None, frames.shape[1], frames.shape[2], 3)
         if enc is None or enc.image != spec:
-            enc = KeypointEncoder(det, spec, orientation_radius=ORIENTATION_RADIUS if orientation else None)
+            enc = KeypointEncoder(det, spec, orientation=orientation)
         rows = np.concatenate([enc(frames[i : i + batch]) for i in range(0, len(frames), batch)])
         obs = keypoint_history_obs(rows, history)
         out.append(types.Trajectory(obs=obs, acts=np.asarray(tr.acts), infos=tr.infos, terminal=tr.terminal))

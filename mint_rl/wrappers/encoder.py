@@ -19,7 +19,7 @@ import torch
 from gymnasium import spaces
 
 from mint_rl.models import MintDetector
-from mint_rl.wrappers.orientation import intensity_centroid
+from mint_rl.wrappers.orientation import ORIENTATION_RADIUS, intensity_centroid
 
 DetectorLike = Union[str, "os.PathLike[str]", MintDetector]
 
@@ -114,9 +114,8 @@ class KeypointEncoder:
             one frame at a time on CPU, where the 96x96 detector's activations (25 maps of
             135x135 per frame) stop fitting in cache when batched: on this project's 2-core
             machine 8 frames took 50 ms in one forward and 30 ms frame by frame.
-        orientation_radius: also return each keypoint's intensity-centroid orientation
-            ``(ox, oy)`` over a disc of this radius (pixels of the detector's input); ``None``:
-            positions and status only.
+        orientation: also return each keypoint's intensity-centroid orientation ``(ox, oy)``.
+        orientation_radius: radius of its disc, in pixels of the detector's input.
     """
 
     def __init__(
@@ -125,14 +124,16 @@ class KeypointEncoder:
         image: ImageSpec,
         device: Union[str, torch.device] = "cpu",
         chunk_size: Optional[int] = None,
-        orientation_radius: Optional[float] = None,
+        orientation: bool = False,
+        orientation_radius: float = ORIENTATION_RADIUS,
     ) -> None:
         self.device = torch.device(device)
-        if orientation_radius is not None and not orientation_radius >= 1:
-            raise ValueError(f"orientation_radius: expected None or >= 1 pixel, got {orientation_radius}")
-        self.orientation_radius = None if orientation_radius is None else float(orientation_radius)
+        if not orientation_radius >= 1:
+            raise ValueError(f"orientation_radius: expected >= 1 pixel, got {orientation_radius}")
+        self.orientation = bool(orientation)
+        self.orientation_radius = float(orientation_radius)
         #: Features per keypoint and frame: 3 (x, y, status), or 5 with the orientation.
-        self.num_features = 3 if orientation_radius is None else 5
+        self.num_features = 5 if self.orientation else 3
         if chunk_size is not None and int(chunk_size) < 1:
             raise ValueError(f"chunk_size: expected None or >= 1, got {chunk_size}")
         self.chunk_size = int(chunk_size) if chunk_size is not None else (None if self.device.type == "cuda" else 1)
@@ -176,7 +177,7 @@ class KeypointEncoder:
                 chunk = x[i : i + step]
                 out = self.detector(chunk)
                 parts = [out.keypoints.clamp(-1.0, 1.0), out.status.unsqueeze(-1)]
-                if self.orientation_radius is not None:
+                if self.orientation:
                     parts.append(intensity_centroid(chunk, parts[0], self.orientation_radius))
                 rows.append(torch.cat(parts, dim=-1))
             return torch.cat(rows).float().clamp_(-1.0, 1.0).cpu().numpy()

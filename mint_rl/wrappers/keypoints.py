@@ -18,7 +18,6 @@ from mint_rl.wrappers.encoder import (
     keypoint_feature_bounds,
     load_detector,
 )
-from mint_rl.wrappers.orientation import ORIENTATION_RADIUS
 
 OUTPUTS = ("box", "graph")
 
@@ -97,8 +96,7 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
             raise ValueError(f"history: expected >= 1, got {history}")
         image = find_image(env.observation_space, key)
         self.detector = load_detector(detector, num_keypoints)
-        self.encoder = KeypointEncoder(self.detector, image, device,
-                                       orientation_radius=ORIENTATION_RADIUS if orientation else None)
+        self.encoder = KeypointEncoder(self.detector, image, device, orientation=orientation)
         self.history = int(history)
         self.output = output
         k, f = self.detector.num_keypoints, self.encoder.num_features

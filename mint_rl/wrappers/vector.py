@@ -24,7 +24,6 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from mint_rl.wrappers.encoder import KeypointEncoder, KeypointHistory, find_image, keypoint_box, load_detector
-from mint_rl.wrappers.orientation import ORIENTATION_RADIUS
 
 
 def _stack_single(encoder: KeypointEncoder, observations: list[Any]) -> np.ndarray:
@@ -40,8 +39,7 @@ class _BatchedKeypoints:
                  orientation: bool) -> None:
         image = find_image(single_space, key)
         self.detector = load_detector(detector, num_keypoints)
-        radius = ORIENTATION_RADIUS if orientation else None
-        self.encoder = KeypointEncoder(self.detector, image, device, chunk_size, orientation_radius=radius)
+        self.encoder = KeypointEncoder(self.detector, image, device, chunk_size, orientation=orientation)
         f = self.encoder.num_features
         self.history = KeypointHistory(num_envs, int(history), self.detector.num_keypoints, f)
         self.single_space = keypoint_box(int(history), self.detector.num_keypoints, f)
