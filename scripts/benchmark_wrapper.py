@@ -10,6 +10,7 @@ cost batched vs unbatched (target on a GPU: <= 1/4); and what ``orientation=True
 
     python scripts/benchmark_wrapper.py                       # CPU, paper-sized untrained detector
     python scripts/benchmark_wrapper.py --device cuda --detector magical
+    python scripts/benchmark_wrapper.py --device cuda --forward-only   # detector alone, no MAGICAL
 
 The detector's speed does not depend on its weights, so the default is an untrained detector of
 the ``magical`` preset (58,725 parameters, 96x96 input). The last line is machine-readable.
@@ -39,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--forward-only", action="store_true",
+                   help="time only the detector (batch 1 vs one batch of --num-envs frames); needs no MAGICAL")
     p.add_argument("--repeats", type=int, default=3, help="repeat each measurement (single env: --steps x repeats interleaved steps), report the median")
     return p.parse_args(argv)
 
@@ -88,6 +91,19 @@ def time_vector_steps(step_fn, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
+def forward_only(detector: MintDetector, device: torch.device, args, n_params: int, med) -> int:
+    """The detector's per-frame cost at batch 1 and in one batch of ``--num-envs`` frames."""
+    n = args.num_envs
+    fwd1 = med(lambda: time_forward(detector, 1, device))
+    fwd_n = med(lambda: time_forward(detector, n, device))
+    print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}")
+    print(f"detector forward   : {fwd1 * 1e3:8.2f} ms per frame (batch 1)")
+    print(f"detector per env   : one forward of {n} frames {fwd_n / n * 1e3:.2f} ms per frame  "
+          f"ratio = {fwd_n / n / fwd1:.3f} (GPU target <= 0.25)")
+    print(f"forward_ms={fwd1 * 1e3:.3f} per_env_detector_batched_over_unbatched={fwd_n / n / fwd1:.3f}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -101,6 +117,8 @@ def main(argv=None) -> int:
     detector = detector.to(device)
     n_params = sum(p.numel() for p in detector.parameters())
     med = lambda f: statistics.median(f() for _ in range(args.repeats))  # noqa: E731
+    if args.forward_only:
+        return forward_only(detector, device, args, n_params, med)
 
     # Interleave raw steps, wrapped steps and bare detector forwards in one loop, so that all
     # three see the same machine state (CPU frequency, other load); report medians.

@@ -71,8 +71,9 @@ def test_cuda_hard_equals_cpu(region, pre):
     gpu = local_entropy(frames.cuda(), region_size=region, preprocess=pre)
     assert gpu.is_cuda and gpu.shape == cpu.shape
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-5)
+    # the pure-torch fallback sums the histogram terms in another order on the GPU: 1e-5 relative
     torch.testing.assert_close(local_entropy_torch(frames.cuda(), region_size=region, preprocess=pre).cpu(),
-                               cpu, rtol=0, atol=1e-5)
+                               cpu, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.cuda

@@ -249,3 +249,23 @@ def test_chunked_and_whole_batch_forwards_agree():
     np.testing.assert_allclose(pairs(frames), whole(frames), atol=1e-5)
     with pytest.raises(ValueError, match="chunk_size"):
         KeypointEncoder(det, spec, chunk_size=0)
+
+
+def test_benchmark_wrapper_forward_only_prints_its_machine_readable_line(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_wrapper.py"
+    spec = importlib.util.spec_from_file_location("benchmark_wrapper", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    n = torch.get_num_threads()
+    try:
+        assert module.main(["--forward-only", "--num-envs", "2", "--repeats", "1", "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(n)
+    out = capsys.readouterr().out.strip().splitlines()
+    values = dict(kv.split("=") for kv in out[-1].split())
+    assert list(values) == ["forward_ms", "per_env_detector_batched_over_unbatched"]
+    assert all(float(v) > 0 for v in values.values())
+    assert "58,725 parameters" in out[0]  # the untrained magical-preset detector
