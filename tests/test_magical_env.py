@@ -202,3 +202,16 @@ def test_missing_egl_is_named(monkeypatch):
     monkeypatch.setattr(ctypes, "CDLL", no_lib)
     with pytest.raises(RuntimeError, match="libEGL"):
         _compat._check_egl()
+
+
+def test_imp_stand_in_when_python_has_no_imp(monkeypatch):
+    """Python 3.12 has no ``imp``; pymunk 5.6 imports it for ``imp.is_frozen`` only."""
+    from mint_rl.envs._compat import _apply_imp_shim
+
+    monkeypatch.setitem(sys.modules, "imp", None)  # `import imp` now raises ModuleNotFoundError
+    with pytest.raises(ModuleNotFoundError):
+        import imp  # noqa: F401
+    _apply_imp_shim()
+    import imp  # noqa: F811
+
+    assert imp.is_frozen("__main__") is False and imp.is_frozen("_frozen_importlib") is True

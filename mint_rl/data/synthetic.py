@@ -22,10 +22,7 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
-import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -241,9 +238,9 @@ def _layout(cfg: ClevrerLikeConfig, rng: np.random.Generator) -> list[_Obj]:
 
 def _simulate(cfg: ClevrerLikeConfig, objs: list[_Obj]) -> tuple[np.ndarray, np.ndarray]:
     """Run pymunk; return floor positions ``(T, N, 2)`` (NaN before spawn) and yaws ``(T, N)``."""
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # pymunk 5: banner + `imp` warning
-        import pymunk
+    from mint_rl.envs._compat import import_pymunk
+
+    pymunk = import_pymunk()
 
     space = pymunk.Space()
     space.damping = cfg.damping

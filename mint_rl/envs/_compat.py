@@ -1,10 +1,11 @@
-"""The one place where MAGICAL is made importable: Python 3.11 shim and headless rendering.
+"""The one place where MAGICAL and pymunk are made importable: Python 3.11/3.12 shims and headless rendering.
 
 MAGICAL (``magical-il``) pins old libraries: pymunk 5.6 looks up ``collections.Sequence`` and
-friends, which Python 3.10 removed, and its renderer opens a pyglet window, which needs a display
-unless pyglet runs headless on EGL. :func:`import_magical` fixes both, in this order, before
-``magical``/``pymunk``/``pyglet`` are imported, then registers MAGICAL's old-gym ids. Everything
-in :mod:`mint_rl.envs` that touches MAGICAL goes through it.
+friends, which Python 3.10 removed, and imports ``imp``, which Python 3.12 removed; MAGICAL's
+renderer opens a pyglet window, which needs a display unless pyglet runs headless on EGL.
+:func:`import_pymunk` applies the two shims; :func:`import_magical` does that, then sets up
+headless pyglet, before ``magical``/``pyglet`` are imported, and registers MAGICAL's old-gym ids.
+Everything in mint_rl that touches pymunk or MAGICAL goes through them.
 
 Headless mode is on by default; set the environment variable ``MINT_RL_HEADLESS=0`` before the
 first MAGICAL environment is made to use a normal display instead (e.g. to watch an episode).
@@ -23,7 +24,7 @@ import sys
 import warnings
 from types import ModuleType
 
-__all__ = ["import_magical", "headless_enabled", "HEADLESS_ENV_VAR"]
+__all__ = ["import_magical", "import_pymunk", "headless_enabled", "HEADLESS_ENV_VAR"]
 
 #: Environment variable switching headless (EGL) rendering; "0"/"false"/"no" turn it off.
 HEADLESS_ENV_VAR = "MINT_RL_HEADLESS"
@@ -47,6 +48,37 @@ def _apply_collections_shim() -> None:
     for name in _SHIM_NAMES:
         if not hasattr(collections, name):
             setattr(collections, name, getattr(collections.abc, name))
+
+
+def _apply_imp_shim() -> None:
+    """Python 3.12 removed ``imp``, which pymunk 5.6 imports to look up ``imp.is_frozen``; give it
+    a stand-in module with that one function (from ``_imp``) when ``imp`` does not exist."""
+    if sys.modules.get("imp") is not None:
+        return
+    try:
+        import imp  # noqa: F401  (Python <= 3.11: the real module)
+    except ModuleNotFoundError:
+        import _imp
+
+        stand_in = ModuleType("imp", "stand-in for the removed imp module (mint_rl, for pymunk 5.6)")
+        stand_in.is_frozen = _imp.is_frozen  # type: ignore[attr-defined]
+        sys.modules["imp"] = stand_in
+
+
+def import_pymunk() -> ModuleType:
+    """Import pymunk 5.6 (MAGICAL's physics, also the CLEVRER-like generator's) on Python 3.11
+    and 3.12: shims applied, its import banner and ``imp`` deprecation warning kept quiet.
+
+    Example:
+        >>> import_pymunk().version.startswith("5.")
+        True
+    """
+    _apply_collections_shim()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.filterwarnings("ignore", message=".*imp module is deprecated.*", category=DeprecationWarning)
+        _apply_imp_shim()
+        import pymunk
+    return pymunk
 
 
 def _check_egl() -> None:
@@ -86,7 +118,7 @@ def _configure_pyglet_headless() -> None:
 
 
 def import_magical() -> ModuleType:
-    """Import ``magical`` ready for use on Python 3.11, headless by default, ids registered.
+    """Import ``magical`` ready for use on Python 3.11 and 3.12, headless by default, ids registered.
 
     Returns:
         The ``magical`` module, after ``magical.register_envs()``.
@@ -101,14 +133,11 @@ def import_magical() -> ModuleType:
     """
     if "magical" in sys.modules and getattr(import_magical, "_done", False):
         return sys.modules["magical"]
-    _apply_collections_shim()
+    import_pymunk()
     if headless_enabled():
         _check_egl()
         _configure_pyglet_headless()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        # pymunk 5.6 imports the deprecated `imp` module (harmless on 3.11) and prints a
-        # "Loading chipmunk ..." line on import; keep both out of the user's output
-        warnings.filterwarnings("ignore", message=".*imp module is deprecated.*", category=DeprecationWarning)
         import magical
         import magical.base_env  # noqa: F401  (imports pymunk now, under this filter)
 
