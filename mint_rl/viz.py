@@ -199,6 +199,9 @@ def write_video(frames: Sequence[np.ndarray] | np.ndarray, path: str | Path, fps
     if suffix == ".gif":
         imageio.mimsave(str(path), list(frames), duration=1000.0 / fps, loop=0)
     elif suffix in (".mp4", ".avi", ".mov", ".mkv"):
+        from mint_rl.data.io import require_ffmpeg
+
+        require_ffmpeg(path, "write")
         pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
         if pad_h or pad_w:
             frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")

@@ -16,6 +16,7 @@ from mint_rl.data import (
     generate_clip,
     load_clip_dir,
     load_video_folder,
+    read_video,
     save_clip,
     split_by_video,
 )
@@ -170,3 +171,19 @@ def test_make_clevrer_like_cli(tmp_path, capsys):
     info = json.loads((tmp_path / "dataset.json").read_text())
     assert info["seeds"] == [7, 8] and info["version"] == 1
     np.testing.assert_array_equal(clips[0].frames, generate_clip(clevrer_like_preset("small", num_frames=4), 7).frames)
+
+
+def test_video_without_imageio_ffmpeg_says_what_is_missing(tmp_path, monkeypatch):
+    import importlib.util
+
+    frames = ramp_clip(2, 8, 8).frames
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "imageio_ffmpeg" else real_find_spec(name, *a))
+    with pytest.raises(ImportError, match="imageio-ffmpeg"):
+        write_video(frames, tmp_path / "a.mp4", fps=5)
+    (tmp_path / "b.mp4").write_bytes(b"")
+    with pytest.raises(ImportError, match="to read b.mp4: expected the imageio-ffmpeg package"):
+        read_video(tmp_path / "b.mp4")
+    write_video(frames, tmp_path / "c.gif", fps=5)  # GIF needs no ffmpeg
+    assert read_video(tmp_path / "c.gif")[0].shape == (2, 8, 8, 3)

@@ -167,6 +167,24 @@ def to_rgb_uint8(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[..., :3])
 
 
+#: video containers that imageio reads and writes through its ffmpeg plugin (imageio-ffmpeg)
+FFMPEG_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+def require_ffmpeg(path: str | Path, action: str) -> None:
+    """Raise a clear ImportError when ``path`` is a video container and imageio-ffmpeg is missing
+    (imageio would otherwise fall back to another plugin and fail with an unrelated message).
+
+    Example:
+        >>> require_ffmpeg("frames.gif", "write")  # GIF needs no ffmpeg
+    """
+    import importlib.util
+
+    if Path(path).suffix.lower() in FFMPEG_SUFFIXES and importlib.util.find_spec("imageio_ffmpeg") is None:
+        raise ImportError(f"to {action} {Path(path).name}: expected the imageio-ffmpeg package "
+                          "(pip install imageio-ffmpeg), which is not installed; GIF needs no ffmpeg")
+
+
 def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
     """Decode a video (mp4/avi/gif/...) with imageio into ``(T, H, W, 3)`` uint8 and its fps."""
     import imageio.v2 as imageio
@@ -174,6 +192,7 @@ def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndar
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"video: expected an existing file, got {path}")
+    require_ffmpeg(path, "read")
     frames: list[np.ndarray] = []
     reader = imageio.get_reader(str(path))
     try:
