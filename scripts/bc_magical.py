@@ -27,6 +27,7 @@ from mint_rl.experiments.magical_bc import (
     VARIANTS,
     BCExperimentConfig,
     record_rollout_gif,
+    resolve_device,
     run_bc_experiment,
     write_outputs,
 )
@@ -59,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="expert demos: probability of executing a random action while recording the expert's (DART)")
     p.add_argument("--sample", action="store_true",
                    help="sample actions from the policy in evaluation (default: argmax, SB3's deterministic=True)")
+    p.add_argument("--device", default="cpu",
+                   help="where the policy trains and acts: cpu (default), cuda, cuda:N (the environments stay on the CPU)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/bc/TASK-AGENT)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in OUT: finished seeds are read back from OUT/seeds, the seed "
@@ -111,12 +114,13 @@ def main(argv=None) -> int:
                                  demo_variant=args.demo_variant, first_seed=args.first_seed,
                                  precision=args.precision, network=network,
                                  keypoint_noise=args.keypoint_noise, orientation=args.orientation)
+        resolve_device(args.device)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"
     try:
-        result = run_bc_experiment(cfg, out, progress=not args.no_progress, resume=args.resume,
+        result = run_bc_experiment(cfg, out, progress=not args.no_progress, resume=args.resume, device=args.device,
                                    log=lambda m: print(m, file=sys.stderr))
     except ValueError as exc:
         if not args.resume:

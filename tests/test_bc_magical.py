@@ -114,6 +114,7 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     assert "seed 0: finished earlier" in err and "seed 1: resuming from" in err and "(epoch 2)" in err
     a, b = (json.loads((d / "results.json").read_text()) for d in (straight, split))
     assert a["scores"] == b["scores"] and b["seed_ids"] == [0, 1]
+    assert json.loads((split / "seeds" / "MoveToCorner-state-seed1.json").read_text())["device"] == "cpu"
     sa, sb = (load_policy(r["policies"][1]).state_dict() for r in (a, b))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     logs = split / "logs" / "MoveToCorner-state-seed1"
@@ -233,6 +234,11 @@ def test_argument_errors(tmp_path, capsys):
     assert "only the scripted-expert demos" in capsys.readouterr().err
     with pytest.raises(ValueError, match="only applies to scripted-expert"):
         BCExperimentConfig(task="MakeLine", demos="human", human_dir=str(tmp_path), demo_noise=0.2)
+    assert script.main(["MoveToCorner", "--device", "gpu0"]) == 2
+    assert "expected a torch device such as 'cpu' or 'cuda', got 'gpu0'" in capsys.readouterr().err
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    assert script.main(["MoveToCorner", "--device", f"cuda:{visible}"]) == 2
+    assert f"expected a visible CUDA GPU, torch sees {visible}" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="MAGICAL human demos not available")

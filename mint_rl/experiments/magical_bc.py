@@ -401,12 +401,36 @@ def _json_normal(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def resolve_device(device: str) -> Any:
+    """``device`` as a ``torch.device``, checked: a CUDA device must be visible to torch.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+
+    Raises:
+        ValueError: not a device string, or a CUDA device torch cannot see.
+    """
+    import torch
+
+    try:
+        torch_device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device: expected a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
+    if torch_device.type == "cuda":
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (torch_device.index or 0) >= visible:
+            raise ValueError(f"device={device!r}: expected a visible CUDA GPU, torch sees {visible}")
+    return torch_device
+
+
 def run_bc_experiment(
     cfg: BCExperimentConfig,
     out_dir: Optional[Path] = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
     resume: bool = False,
+    device: str = "cpu",
 ) -> BCResult:
     """Demonstrations once, then per seed: behaviour cloning and evaluation on Demo and TestJitter.
 
@@ -418,15 +442,20 @@ def run_bc_experiment(
     goes on from its checkpoint (same result as an uninterrupted run), the rest run as usual.
     ``BCResult.seconds`` counts the work of all the processes involved.
 
+    ``device`` is where the policy trains and acts (``"cpu"``, ``"cuda"``, ``"cuda:1"``); the
+    environments, and the MINT agent's detector inside them, stay on the CPU. Each seed file
+    records it.
+
     Raises:
-        ValueError: ``resume`` without ``out_dir``, or a seed file of ``out_dir`` written with
-            other settings.
+        ValueError: ``resume`` without ``out_dir``, a seed file of ``out_dir`` written with
+            other settings, or a CUDA ``device`` that torch cannot see.
     """
     from mint_rl.policies import train_bc
     from mint_rl.policies.bc_checkpoint import load_bc_checkpoint
 
     if resume and out_dir is None:
         raise ValueError("resume=True needs an out_dir holding the interrupted run")
+    torch_device = resolve_device(device)
     start = time.perf_counter()
     detector = None
     if cfg.agent == "mint":
@@ -477,7 +506,7 @@ def run_bc_experiment(
                 if resume and ckpt is not None and ckpt.exists():
                     log(f"seed {s}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
                 policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
-                                  batch_size=cfg.batch_size, seed=s, device="cpu", progress_bar=progress,
+                                  batch_size=cfg.batch_size, seed=s, device=torch_device, progress_bar=progress,
                                   policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
                                   checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
                                   log_dir=None if out_dir is None else str(Path(out_dir) / "logs" / stem))
@@ -493,7 +522,8 @@ def run_bc_experiment(
                 if record is not None:
                     record.parent.mkdir(parents=True, exist_ok=True)
                     record.write_text(json.dumps({"settings": settings, "seed": s, "scores": scores,
-                                                  "seconds": seconds, "policy": path}, indent=1))
+                                                  "seconds": seconds, "policy": path,
+                                                  "device": str(torch_device)}, indent=1))
             if path is not None:
                 result.policy_paths.append(path)
             for v in VARIANTS:

@@ -158,7 +158,7 @@ class SafePolicyIOMixin:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         # a tensor shared between the policy's extractors is stored once, under its first name
-        tensors = {name: t.detach().contiguous() for name, t in _unique_state(self).items()}  # type: ignore[arg-type]
+        tensors = {name: t.detach().cpu().contiguous() for name, t in _unique_state(self).items()}  # type: ignore[arg-type]
         save_file(tensors, str(tmp), metadata={"mint_rl": meta})
         os.replace(tmp, path)
         return path
