@@ -139,7 +139,7 @@ def import_magical() -> ModuleType:
         _configure_pyglet_headless()
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         import magical
-        import magical.base_env  # noqa: F401  (imports pymunk now, under this filter)
+        import magical.base_env  # noqa: F401  (the physics side of MAGICAL; pymunk is already imported)
 
     magical.register_envs()
     import_magical._done = True  # type: ignore[attr-defined]
