@@ -7,6 +7,7 @@
     python scripts/bc_magical.py MakeLine --demos human --human-dir ~/magical-demos
     python scripts/bc_magical.py MoveToRegion --n-demos 10 --seeds 5 --epochs 40 --out out/bc
     python scripts/bc_magical.py MakeLine --agent cnn --out out/ml-cnn --resume   # go on after an interruption
+    python scripts/bc_magical.py MakeLine --agent cnn --jobs 2        # two seeds at a time, one core each
 
 Prints a table (mean ± std over seeds of the mean eval_score of the evaluation episodes per
 variant), saves the policies (safetensors), OUT/results.json and a GIF of one rollout, and
@@ -66,6 +67,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in OUT: finished seeds are read back from OUT/seeds, the seed "
                         "in training goes on from OUT/checkpoints (written every 10 epochs)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train the seeds in N worker processes at once (each with cores/N torch threads unless "
+                        "OMP_NUM_THREADS is set; logs in OUT/logs/worker-*.log); the result equals separate "
+                        "--first-seed runs with that thread count")
     p.add_argument("--no-gif", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
@@ -100,6 +105,30 @@ def parse_network(text: str | None):
     return InteractionNetworkConfig(**values)
 
 
+def run_workers(args: argparse.Namespace, argv: list[str], out: Path) -> int:
+    """``--jobs N``: the seeds in N worker processes of this script, all writing to ``out``."""
+    import time
+
+    from mint_rl.experiments.workers import run_seed_workers, script_command
+
+    start = time.time()
+    seeds_dir = out / "seeds"
+
+    def done(seed: int) -> bool:
+        record = seeds_dir / f"{args.task}-{args.agent}-seed{seed}.json"
+        return record.exists() and (args.resume or record.stat().st_mtime >= start)
+
+    try:
+        run_seed_workers(lambda first, count: script_command(Path(__file__).resolve(), argv, first, count, out,
+                                                             args.resume),
+                         args.first_seed, args.seeds, args.jobs, out / "logs", done,
+                         progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.task not in TASKS:
@@ -119,8 +148,17 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"
+    if args.jobs < 1:
+        print(f"error: --jobs: expected >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
+    resume = args.resume
+    if args.jobs > 1 and args.seeds > 1:
+        rc = run_workers(args, argv if argv is not None else sys.argv[1:], out)
+        if rc:
+            return rc
+        resume = True  # every seed is in OUT/seeds now: read them back into one table
     try:
-        result = run_bc_experiment(cfg, out, progress=not args.no_progress, resume=args.resume, device=args.device,
+        result = run_bc_experiment(cfg, out, progress=not args.no_progress, resume=resume, device=args.device,
                                    log=lambda m: print(m, file=sys.stderr))
     except ValueError as exc:
         if not args.resume:

@@ -125,6 +125,53 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     assert "other settings (epochs)" in capsys.readouterr().err
 
 
+def test_jobs_split_the_seeds_over_workers_to_the_single_process_result(tmp_path, capsys, monkeypatch):
+    """--jobs 2: three seeds in two worker processes, one table equal to the one-process run's."""
+    script = _script()
+    common = ["MoveToCorner", "--agent", "state", "--n-demos", "2", "--eval-episodes", "2", "--no-progress",
+              "--no-gif", "--seeds", "3", "--epochs", "2"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert script.main([*common, "--out", str(tmp_path / "one")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    capsys.readouterr()
+    assert script.main([*common, "--out", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "worker seeds 0-1:" in err and "worker seed 2:" in err, err
+    assert err.count("finished earlier") == 3  # the parent read every seed back from OUT/seeds
+    a, b = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("one", "two"))
+    assert a["scores"] == b["scores"] and b["seed_ids"] == [0, 1, 2]
+    for seed in range(3):
+        record = json.loads((tmp_path / "two" / "seeds" / f"MoveToCorner-state-seed{seed}.json").read_text())
+        assert record["threads"] == 1
+    assert sorted(p.name for p in (tmp_path / "two" / "logs").glob("worker-*.log")) == [
+        "worker-seeds0-1.log", "worker-seeds2-2.log"]
+    assert script.main([*common, "--jobs", "0"]) == 2
+    assert "--jobs: expected >= 1" in capsys.readouterr().err
+
+
+def test_failed_worker_is_reported_with_its_log(tmp_path):
+    import sys
+
+    from mint_rl.experiments.workers import run_seed_workers, split_seeds
+
+    def command(first: int, count: int) -> list[str]:
+        code = f"print('worker {first} says hello'); raise SystemExit({3 if first else 0})"
+        return [sys.executable, "-c", code]
+
+    with pytest.raises(RuntimeError, match=r"1 of 2 workers failed\n.*seeds 2-3 exited with status 3") as info:
+        run_seed_workers(command, 0, 4, 2, tmp_path, done=lambda s: False, progress=False, log=lambda m: None,
+                         poll_seconds=0.05)
+    assert "worker 2 says hello" in str(info.value)
+    assert split_seeds(0, 4, 2) == [(0, 2), (2, 2)]
+    assert [sum(c for _, c in split_seeds(f, n, j)) for f, n, j in [(0, 5, 3), (7, 1, 8), (2, 9, 4)]] == [5, 1, 9]
+    with pytest.raises(ValueError, match="jobs >= 1"):
+        split_seeds(0, 3, 0)
+
+
 def _write_result(path: Path, first_seed: int, seed_scores: list[float], **config) -> Path:
     cfg = {**vars(BCExperimentConfig(task="MoveToCorner", agent="cnn", precision="bf16")), **config}
     cfg.update(first_seed=first_seed, seeds=len(seed_scores))

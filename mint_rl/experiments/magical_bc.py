@@ -444,12 +444,15 @@ def run_bc_experiment(
 
     ``device`` is where the policy trains and acts (``"cpu"``, ``"cuda"``, ``"cuda:1"``); the
     environments, and the MINT agent's detector inside them, stay on the CPU. Each seed file
-    records it.
+    records it, and the number of torch threads (which changes floating-point sums, hence the
+    trained policy).
 
     Raises:
         ValueError: ``resume`` without ``out_dir``, a seed file of ``out_dir`` written with
             other settings, or a CUDA ``device`` that torch cannot see.
     """
+    import torch
+
     from mint_rl.policies import train_bc
     from mint_rl.policies.bc_checkpoint import load_bc_checkpoint
 
@@ -523,7 +526,8 @@ def run_bc_experiment(
                     record.parent.mkdir(parents=True, exist_ok=True)
                     record.write_text(json.dumps({"settings": settings, "seed": s, "scores": scores,
                                                   "seconds": seconds, "policy": path,
-                                                  "device": str(torch_device)}, indent=1))
+                                                  "device": str(torch_device),
+                                                  "threads": torch.get_num_threads()}, indent=1))
             if path is not None:
                 result.policy_paths.append(path)
             for v in VARIANTS:

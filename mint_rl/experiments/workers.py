@@ -1,0 +1,164 @@
+"""Seeds of one BC experiment trained by several worker processes at once (``bc_magical.py --jobs``).
+
+Seeds are independent (each trains from the same demonstrations and evaluates on its own
+episode seeds), so one experiment's seeds can be split into contiguous ranges, one per worker
+process. Each worker writes its seeds to the same output folder (``OUT/seeds/STEM.json``,
+``OUT/policies``, ``OUT/checkpoints``, ``OUT/logs/STEM``: one file per seed, no two workers share
+one); the caller then reads all of them back with ``run_bc_experiment(..., resume=True)``,
+which gives the same ``results.json`` as one process would with the same number of torch
+threads per seed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+__all__ = ["split_seeds", "worker_threads", "SeedWorker", "run_seed_workers"]
+
+
+def split_seeds(first_seed: int, seeds: int, jobs: int) -> list[tuple[int, int]]:
+    """Contiguous ranges ``(first, count)`` covering seeds ``first_seed .. first_seed + seeds - 1``.
+
+    The ranges are as even as possible, the longer ones first; never more ranges than seeds.
+
+    Example:
+        >>> split_seeds(0, 5, 2)
+        [(0, 3), (3, 2)]
+        >>> split_seeds(3, 2, 4)
+        [(3, 1), (4, 1)]
+
+    Raises:
+        ValueError: ``seeds`` or ``jobs`` below 1, or ``first_seed`` below 0.
+    """
+    if seeds < 1 or jobs < 1 or first_seed < 0:
+        raise ValueError(f"split_seeds: expected seeds >= 1, jobs >= 1, first_seed >= 0; "
+                         f"got seeds={seeds}, jobs={jobs}, first_seed={first_seed}")
+    jobs = min(jobs, seeds)
+    base, extra = divmod(seeds, jobs)
+    ranges, start = [], first_seed
+    for j in range(jobs):
+        count = base + (1 if j < extra else 0)
+        ranges.append((start, count))
+        start += count
+    return ranges
+
+
+def worker_threads(jobs: int, cpus: Optional[int] = None) -> int:
+    """torch threads per worker when ``jobs`` workers share ``cpus`` cores (default: this machine's).
+
+    Example:
+        >>> worker_threads(2, cpus=16), worker_threads(4, cpus=2)
+        (8, 1)
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return max(1, cpus // max(1, jobs))
+
+
+@dataclass
+class SeedWorker:
+    """One worker process: its seed range, command, log file and (once started) process."""
+
+    first_seed: int
+    seeds: int
+    command: list[str]
+    log_path: Path
+    process: Optional[subprocess.Popen] = None
+
+    @property
+    def label(self) -> str:
+        last = self.first_seed + self.seeds - 1
+        return f"seed {self.first_seed}" if self.seeds == 1 else f"seeds {self.first_seed}-{last}"
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def run_seed_workers(
+    worker_command: Callable[[int, int], Sequence[str]],
+    first_seed: int,
+    seeds: int,
+    jobs: int,
+    log_dir: Path,
+    done: Callable[[int], bool],
+    threads: Optional[int] = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    poll_seconds: float = 2.0,
+) -> None:
+    """Run ``worker_command(first, count)`` for each seed range of :func:`split_seeds`, all at once.
+
+    Each worker's stdout and stderr go to ``log_dir/worker-seedsA-B.log``. Unless the
+    environment already sets ``OMP_NUM_THREADS``, each worker gets ``threads`` torch threads
+    (default :func:`worker_threads`), so that the workers together use the machine's cores once.
+    ``done(seed)`` tells whether a seed has finished (its seed file exists); a progress bar
+    counts finished seeds.
+
+    Raises:
+        RuntimeError: a worker exited with a non-zero status (the others are left to finish;
+            the message holds the end of the failed workers' logs).
+    """
+    ranges = split_seeds(first_seed, seeds, jobs)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(threads or worker_threads(len(ranges)))
+    workers = []
+    for first, count in ranges:
+        name = f"worker-seeds{first}-{first + count - 1}.log"
+        workers.append(SeedWorker(first, count, [str(c) for c in worker_command(first, count)], log_dir / name))
+    all_seeds = list(range(first_seed, first_seed + seeds))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(all_seeds), desc=f"seeds ({len(workers)} workers)", unit="seed")
+    try:
+        for w in workers:
+            with open(w.log_path, "w") as handle:
+                w.process = subprocess.Popen(w.command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+            log(f"worker {w.label}: pid {w.process.pid}, {env['OMP_NUM_THREADS']} threads, log {w.log_path}")
+        finished = 0
+        while any(w.process.poll() is None for w in workers):
+            time.sleep(poll_seconds)
+            now = sum(1 for s in all_seeds if done(s))
+            if bar is not None and now > finished:
+                bar.update(now - finished)
+            finished = max(finished, now)
+        if bar is not None:
+            bar.update(sum(1 for s in all_seeds if done(s)) - finished)
+    except BaseException:
+        for w in workers:
+            if w.process is not None and w.process.poll() is None:
+                w.process.terminate()
+        for w in workers:
+            if w.process is not None:
+                w.process.wait()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = [w for w in workers if w.process.returncode != 0]
+    if failed:
+        report = "\n".join(f"worker {w.label} exited with status {w.process.returncode} (log {w.log_path}):\n"
+                           f"{w.log_tail()}" for w in failed)
+        raise RuntimeError(f"{len(failed)} of {len(workers)} workers failed\n{report}")
+
+
+def script_command(script: Path, argv: Sequence[str], first: int, count: int, out: Path, resume: bool) -> list[str]:
+    """The command of one worker: this script with ``argv`` and the worker's own seed range.
+
+    argparse keeps the last value of a repeated option, so the worker's ``--seeds``,
+    ``--first-seed``, ``--out`` and ``--jobs 1`` appended after the user's arguments win.
+    """
+    cmd = [sys.executable, str(script), *argv, "--seeds", str(count), "--first-seed", str(first),
+           "--out", str(out), "--jobs", "1", "--no-gif", "--no-progress"]
+    return cmd + (["--resume"] if resume else [])
