@@ -7,7 +7,11 @@ into one row (mean ± std over all their seeds); different experiments give diff
     python scripts/bc_table.py out/bc/MoveToCorner-cnn-a out/bc/MoveToCorner-cnn-b out/bc/MoveToCorner-mint
     python scripts/bc_table.py out/bc/*/results.json --json merged.json
 
-Each argument is a ``results.json`` or a folder holding one.
+Each argument is a ``results.json``, or a run folder: its per-seed files ``seeds/*.json`` when it
+has any (so a run in progress, or seeds computed by several ``--first-seed`` processes into one
+folder, read as one row), else its ``results.json``.
+
+    python scripts/bc_table.py results/bc/MakeLine-cnn-expert      # the seed files kept in the repo
 """
 
 from __future__ import annotations
@@ -17,7 +21,13 @@ import json
 import sys
 from pathlib import Path
 
-from mint_rl.experiments.magical_bc import VARIANTS, BCResult, merge_results, shared_settings
+from mint_rl.experiments.magical_bc import (
+    VARIANTS,
+    BCResult,
+    merge_results,
+    result_from_seed_records,
+    shared_settings,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -28,10 +38,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def load(path: Path) -> BCResult:
-    file = path / "results.json" if path.is_dir() else path
-    if not file.is_file():
-        raise FileNotFoundError(f"no results.json at {path}")
-    return BCResult.from_json(json.loads(file.read_text()))
+    """A ``results.json``, or a run folder: its seed files (``seeds/*.json``) when it has any, else its
+    ``results.json`` (which holds only the seeds of the process that wrote it last)."""
+    if path.is_dir():
+        records = sorted((path / "seeds").glob("*.json"))
+        if records:
+            return result_from_seed_records([json.loads(r.read_text()) for r in records])
+        path = path / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no results.json or seeds/*.json at {path}")
+    return BCResult.from_json(json.loads(path.read_text()))
 
 
 def row_key(result: BCResult) -> str:
@@ -64,7 +80,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         results = [load(p) for p in args.results]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError) as exc:
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     groups: dict[str, list[BCResult]] = {}

@@ -151,6 +151,18 @@ def test_jobs_split_the_seeds_over_workers_to_the_single_process_result(tmp_path
         "worker-seeds0-1.log", "worker-seeds2-2.log"]
     assert script.main([*common, "--jobs", "0"]) == 2
     assert "--jobs: expected >= 1" in capsys.readouterr().err
+    # bc_table reads the run folder's seed files: the same row as its results.json
+    (tmp_path / "two" / "results.json").unlink()
+    assert _script("bc_table").main([str(tmp_path / "two"), "--json", str(tmp_path / "rows.json")]) == 0
+    row = json.loads((tmp_path / "rows.json").read_text())[0]
+    assert row["seed_ids"] == [0, 1, 2] and row["scores"] == a["scores"] and row["summary"] == a["summary"]
+    # a seed file written with other settings is refused, naming the setting
+    other = json.loads((tmp_path / "one" / "seeds" / "MoveToCorner-state-seed0.json").read_text())
+    other["settings"]["epochs"], other["seed"] = 7, 5
+    (tmp_path / "two" / "seeds" / "MoveToCorner-state-seed5.json").write_text(json.dumps(other))
+    capsys.readouterr()
+    assert _script("bc_table").main([str(tmp_path / "two")]) == 2
+    assert "runs differ in ['epochs']" in capsys.readouterr().err
 
 
 def test_failed_worker_is_reported_with_its_log(tmp_path):

@@ -392,6 +392,43 @@ def merge_results(results: Sequence[BCResult]) -> BCResult:
     return merged
 
 
+def result_from_seed_records(records: Sequence[dict[str, Any]]) -> BCResult:
+    """One :class:`BCResult` from the per-seed files ``run_bc_experiment`` writes (``OUT/seeds/*.json``).
+
+    The seed files are what a run has finished so far (``results.json`` is written only at its
+    end, and holds only that process's seeds), so a table can be read from a run in progress or
+    from seed files kept elsewhere. The records must share their settings and name disjoint
+    seeds (:func:`merge_results`).
+
+    Example:
+        >>> settings = {"task": "MakeLine", "agent": "cnn", "precision": "bf16"}
+        >>> recs = [{"settings": settings, "seed": s, "scores": {"Demo": [s / 2], "TestJitter": [0.0]},
+        ...          "seconds": 60.0, "policy": None} for s in (1, 0)]
+        >>> r = result_from_seed_records(recs)
+        >>> r.seed_ids, r.summary()["Demo"]["mean"], r.config["seeds"], r.config["first_seed"]
+        ([0, 1], 0.25, 2, 0)
+
+    Raises:
+        ValueError: no records, a record without its settings, seed or scores, or records
+            that :func:`merge_results` refuses.
+    """
+    if not records:
+        raise ValueError("result_from_seed_records: no seed records given")
+    singles = []
+    for rec in records:
+        missing = [k for k in ("settings", "seed", "scores") if k not in rec]
+        if missing:
+            raise ValueError(f"seed record without {', '.join(missing)}: expected a file of OUT/seeds/")
+        seed = int(rec["seed"])
+        singles.append(BCResult.from_json({
+            "config": {**rec["settings"], "seeds": 1, "first_seed": seed},
+            "scores": {v: [list(map(float, scores))] for v, scores in rec["scores"].items()},
+            "seconds": float(rec.get("seconds", 0.0)),
+            "policies": [rec["policy"]] if rec.get("policy") else [],
+            "seed_ids": [seed]}))
+    return merge_results(singles)
+
+
 #: ``run_bc_experiment`` writes a training checkpoint every this many epochs (with an ``out_dir``).
 CHECKPOINT_EVERY = 10
 
