@@ -172,12 +172,16 @@ def main(argv=None) -> int:
     print(f"{'variant':<12} {'mean':>7} {'± std':>7}")
     for v in VARIANTS:
         print(f"{v:<12} {summary[v]['mean']:7.3f} {summary[v]['std']:7.3f}")
-    artefacts = [str(path)] + result.policy_paths[:1]
-    if not args.no_gif and result.policy_paths:
+    # seed files copied from another machine (results/README.md) name policies that are not here
+    policies = [p for p in result.policy_paths if Path(p).is_file()]
+    artefacts = [str(path)] + policies[:1]
+    if not args.no_gif and policies:
         from mint_rl.policies.serialization import load_policy
 
-        gif = record_rollout_gif(load_policy(result.policy_paths[0]), cfg, out / f"{args.task}-{args.agent}-rollout.gif")
+        gif = record_rollout_gif(load_policy(policies[0]), cfg, out / f"{args.task}-{args.agent}-rollout.gif")
         artefacts.append(str(gif))
+    elif not args.no_gif:
+        print("no policy file of this run is on this machine: no rollout GIF", file=sys.stderr)
     print("wrote " + ", ".join(artefacts), file=sys.stderr)
     print(f"demo_score={summary['Demo']['mean']:.4f} testjitter_score={summary['TestJitter']['mean']:.4f}")
     return 0
