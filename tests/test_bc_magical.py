@@ -120,6 +120,14 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     logs = split / "logs" / "MoveToCorner-state-seed1"
     assert (logs / "progress.csv").exists() and (logs / "progress.until-epoch2.csv").exists()
     assert list(logs.glob("events.out.tfevents.*"))
+    # seed files without their policies (copied from another machine) still give the table, no GIF
+    for f in (split / "policies").glob("*"):
+        f.unlink()
+    with_gif = [a for a in common if a != "--no-gif"]
+    assert script.main([*with_gif, "--seeds", "2", "--epochs", "3", "--out", str(split), "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert "no rollout GIF" in captured.err and not list(split.glob("*.gif"))
+    assert json.loads((split / "results.json").read_text())["scores"] == a["scores"]
     # a folder written with other settings is refused, naming them
     assert script.main([*common, "--seeds", "2", "--epochs", "4", "--out", str(split), "--resume"]) == 2
     assert "other settings (epochs)" in capsys.readouterr().err
