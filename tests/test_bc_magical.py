@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -317,3 +318,40 @@ def test_human_demos_become_keypoint_trajectories(tiny_detector):
     assert kp[0].obs.shape == (len(trajs[0].acts) + 1, 4, 4, 3)
     np.testing.assert_array_equal(kp[0].acts, trajs[0].acts)
     assert kp[0].infos[-1]["eval_score"] == trajs[0].infos[-1]["eval_score"]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+KEPT = sorted(p for p in (ROOT / "results" / "bc").glob("*") if (p / "seeds").is_dir())
+
+
+def _readme_bc_row(task: str, demos: str, agent: str) -> list[list[str]]:
+    """The README BC-table rows ``| task | demos | agent ... |`` whose agent cell starts with ``agent``."""
+    rows = []
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0] == task and cells[1] == demos and cells[2].lower().startswith(agent):
+            rows.append(cells)
+    return rows
+
+
+def _numbers(cell: str) -> list[float]:
+    found = [float(m) for m in re.findall(r"\d+\.\d+", cell)]
+    assert found, f"no number in README cell {cell!r}"
+    return found
+
+
+@pytest.mark.parametrize("folder", KEPT, ids=[p.name for p in KEPT])
+def test_kept_seed_files_give_the_readme_row(folder):
+    # what `python scripts/bc_table.py results/bc/NAME` reads (results/README.md)
+    result = _script("bc_table").load(folder)
+    cfg, n = result.config, len(result.seed_ids)
+    demos = "human" if cfg["demos"] == "human" else "expert"
+    rows = _readme_bc_row(cfg["task"], demos, cfg["agent"])
+    assert len(rows) == 1, f"expected one README row for {folder.name}, found {rows}"
+    row = rows[0]
+    summary = result.summary()
+    assert _numbers(row[3])[0] == pytest.approx(summary["Demo"]["mean"], abs=5e-4)
+    assert _numbers(row[4])[0] == pytest.approx(summary["TestJitter"]["mean"], abs=5e-4)
+    assert row[5].startswith(f"{n} of 5") or row[5] == "5", f"seed cell {row[5]!r} for {n} kept seeds"
+    # "95.4 + 121.7 min": the per-seed parts add up to the seeds' seconds
+    assert sum(_numbers(row[6])) == pytest.approx(result.seconds / 60, abs=0.05 * n)
