@@ -258,6 +258,16 @@ def test_results_without_a_network_entry_read_as_the_legacy_network():
     assert cnn.config["network"] is None
 
 
+def test_experiment_precisions_are_the_cnn_agent_compute_dtypes():
+    # the experiment names its precision choices without importing the policies (fast --help);
+    # both lists must stay the same, or a precision would pass the config and fail in the agent
+    from mint_rl.experiments.magical_bc import PRECISIONS
+    from mint_rl.policies.cnn_agent import COMPUTE_DTYPES
+
+    assert tuple(COMPUTE_DTYPES) == PRECISIONS
+    assert COMPUTE_DTYPES["fp32"] is None and COMPUTE_DTYPES["bf16"] is torch.bfloat16
+
+
 def test_argument_errors(tmp_path, capsys):
     script = _script()
     assert script.main(["MoveToNowhere"]) == 2
