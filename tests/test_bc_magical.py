@@ -13,11 +13,12 @@ from mint_rl.experiments.magical_bc import BCExperimentConfig, frames_to_keypoin
 from mint_rl.models import DetectorConfig, MintDetector
 from mint_rl.policies.serialization import load_policy
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "magical-demos"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "magical-demos"
 
 
 def _script(name: str = "bc_magical"):
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    path = ROOT / "scripts" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -330,11 +331,10 @@ def test_human_demos_become_keypoint_trajectories(tiny_detector):
     assert kp[0].infos[-1]["eval_score"] == trajs[0].infos[-1]["eval_score"]
 
 
-ROOT = Path(__file__).resolve().parents[1]
 KEPT = sorted(p for p in (ROOT / "results" / "bc").glob("*") if (p / "seeds").is_dir())
 
 
-def _readme_bc_row(task: str, demos: str, agent: str) -> list[list[str]]:
+def _readme_bc_rows(task: str, demos: str, agent: str) -> list[list[str]]:
     """The README BC-table rows ``| task | demos | agent ... |`` whose agent cell starts with ``agent``."""
     rows = []
     for line in (ROOT / "README.md").read_text().splitlines():
@@ -356,7 +356,7 @@ def test_kept_seed_files_give_the_readme_row(folder):
     result = _script("bc_table").load(folder)
     cfg, n = result.config, len(result.seed_ids)
     demos = "human" if cfg["demos"] == "human" else "expert"
-    rows = _readme_bc_row(cfg["task"], demos, cfg["agent"])
+    rows = _readme_bc_rows(cfg["task"], demos, cfg["agent"])
     assert len(rows) == 1, f"expected one README row for {folder.name}, found {rows}"
     row = rows[0]
     summary = result.summary()
