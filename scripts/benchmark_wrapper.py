@@ -11,6 +11,7 @@ cost batched vs unbatched (target on a GPU: <= 1/4); and what ``orientation=True
     python scripts/benchmark_wrapper.py                       # CPU, paper-sized untrained detector
     python scripts/benchmark_wrapper.py --device cuda --detector magical
     python scripts/benchmark_wrapper.py --device cuda --forward-only   # detector alone, no MAGICAL
+    python scripts/benchmark_wrapper.py --deconv      # decoder by phases vs torch's ConvTranspose2d
 
 The detector's speed does not depend on its weights, so the default is an untrained detector of
 the ``magical`` preset (58,725 parameters, 96x96 input). The last line is machine-readable.
@@ -42,6 +43,9 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--forward-only", action="store_true",
                    help="time only the detector (batch 1 vs one batch of --num-envs frames); needs no MAGICAL")
+    p.add_argument("--deconv", action="store_true",
+                   help="time the detector with its transposed convolutions computed by phases (what it uses "
+                        "without gradients) against torch's ConvTranspose2d kernels; needs no MAGICAL")
     p.add_argument("--repeats", type=int, default=3, help="repeat each measurement (single env: --steps x repeats interleaved steps), report the median")
     return p.parse_args(argv)
 
@@ -104,6 +108,52 @@ def forward_only(detector: MintDetector, device: torch.device, args, n_params: i
     return 0
 
 
+def time_train_step(detector: MintDetector, batch: int, device: torch.device, iters: int = 10) -> float:
+    """Seconds per forward + backward of ``batch`` frames through the feature maps (training mode)."""
+    h, w = detector.config.image_size
+    x = torch.randint(0, 256, (batch, 3, h, w), dtype=torch.uint8, device=device)
+    detector.train()
+    times = []
+    for i in range(iters + 2):
+        t0 = time.perf_counter()
+        detector.feature_maps(x).sum().backward()
+        _sync(device)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    detector.eval()
+    return statistics.median(times)
+
+
+def deconv_comparison(detector: MintDetector, device: torch.device, args, med) -> int:
+    """The detector with :class:`~mint_rl.models.PhaseConvTranspose2d` vs torch's kernels, same weights."""
+    import copy
+
+    from mint_rl.models import conv_transpose2d_by_phases
+
+    class AlwaysPhases(torch.nn.ConvTranspose2d):  # phases with gradients too (the detector uses them without)
+        def forward(self, x, output_size=None):
+            return conv_transpose2d_by_phases(x, self.weight, self.bias, self.stride)
+
+    reference, phases = copy.deepcopy(detector), copy.deepcopy(detector)
+    for model, cls in ((reference, torch.nn.ConvTranspose2d), (phases, AlwaysPhases)):
+        for m in model.decoder:
+            if isinstance(m, torch.nn.ConvTranspose2d):
+                m.__class__ = cls
+    n = args.num_envs
+    rows = {}
+    for name, model in (("torch", reference), ("phases", phases)):
+        rows[name] = (med(lambda: time_forward(model, 1, device)), med(lambda: time_forward(model, n, device)),
+                      med(lambda: time_train_step(model, n, device)))
+    print(f"detector: {args.detector} on {device}, {torch.get_num_threads()} threads; ConvTranspose2d kernels")
+    print(f"{'decoder':<8} {'forward b=1':>12} {f'forward b={n}':>12} {f'fwd+bwd b={n}':>13}")
+    for name, (f1, fn, tr) in rows.items():
+        print(f"{name:<8} {f1 * 1e3:9.2f} ms {fn * 1e3:9.2f} ms {tr * 1e3:10.2f} ms")
+    speed = [t / p for t, p in zip(rows["torch"], rows["phases"])]
+    print(f"speed-up {speed[0]:9.2f} x  {speed[1]:9.2f} x  {speed[2]:10.2f} x")
+    print(f"deconv_speedup_b1={speed[0]:.3f} deconv_speedup_b{n}={speed[1]:.3f} deconv_speedup_train={speed[2]:.3f}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -119,6 +169,8 @@ def main(argv=None) -> int:
     med = lambda f: statistics.median(f() for _ in range(args.repeats))  # noqa: E731
     if args.forward_only:
         return forward_only(detector, device, args, n_params, med)
+    if args.deconv:
+        return deconv_comparison(detector, device, args, med)
 
     # Interleave raw steps, wrapped steps and bare detector forwards in one loop, so that all
     # three see the same machine state (CPU frequency, other load); report medians.

@@ -269,6 +269,57 @@ def test_experiment_precisions_are_the_cnn_agent_compute_dtypes():
     assert COMPUTE_DTYPES["fp32"] is None and COMPUTE_DTYPES["bf16"] is torch.bfloat16
 
 
+def test_has_fast_bf16_follows_the_cpu_flags():
+    # independent reference: the kernel's CPU flags. bfloat16 instructions (AVX512-BF16, AMX)
+    # mean hardware support; a CPU without any AVX512 has none (oneDNN would emulate it)
+    from mint_rl.policies.cnn_agent import has_fast_bf16
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("needs Linux's /proc/cpuinfo")
+    flags = set()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            flags |= set(line.split(":", 1)[1].split())
+    if not flags or not any(f.startswith("avx") for f in flags):
+        pytest.skip("no x86 SIMD flags listed (another architecture)")
+    if {"avx512_bf16", "amx_bf16"} & flags:
+        assert has_fast_bf16("cpu") is True
+    elif not any(f.startswith("avx512") for f in flags):
+        assert has_fast_bf16("cpu") is False
+    else:
+        pytest.skip("AVX512 without BF16: oneDNN's call, no independent reference")
+    assert has_fast_bf16("meta") is False
+
+
+class _StopAfterChecks(Exception):
+    pass
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_bf16_without_hardware_support_warns(monkeypatch, fast):
+    import warnings
+
+    import mint_rl.experiments.magical_bc as magical_bc
+    import mint_rl.policies.cnn_agent as cnn_agent
+
+    def stop(*args, **kwargs):
+        raise _StopAfterChecks
+
+    monkeypatch.setattr(cnn_agent, "has_fast_bf16", lambda device: fast)
+    monkeypatch.setattr(magical_bc, "build_demos", stop)  # the checks run before any demo
+    cfg = BCExperimentConfig(task="MoveToCorner", agent="cnn", precision="bf16")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(_StopAfterChecks):
+            magical_bc.run_bc_experiment(cfg, progress=False)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if fast:
+        assert not any("bf16" in m for m in messages)
+    else:
+        assert any("no bfloat16 arithmetic in hardware" in m and "fp32" in m for m in messages)
+
+
 def test_argument_errors(tmp_path, capsys):
     script = _script()
     assert script.main(["MoveToNowhere"]) == 2

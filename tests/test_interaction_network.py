@@ -103,6 +103,24 @@ def test_forward_implements_the_update_equations(layers):
     assert torch.allclose(out, torch.stack(expected), atol=1e-5)
 
 
+@pytest.mark.parametrize("layers", [1, 0, 2])
+def test_forward_on_an_irregular_graph_sums_the_literal_effects(layers):
+    # in-degrees 0 to 3: the effect layer moved after the sum must add its bias once per edge
+    torch.manual_seed(1)
+    net = _net(k=5, mlp_hidden_layers=layers)
+    with torch.no_grad():
+        net.relational_model[-1].bias.normal_()  # a zero bias would hide a wrong degree
+    h = torch.randn(5, net.hidden_dim)
+    ei = torch.tensor([[1, 2, 3, 0, 0, 4, 2], [0, 0, 0, 1, 2, 2, 3]])  # j -> i; node 4 receives nothing
+    out = net(h, ei)
+    expected = []
+    for i in range(5):
+        senders = ei[0][ei[1] == i].tolist()
+        effects = sum((net.relational(h[i], h[j]) for j in senders), torch.zeros(net.config.effect_dim))
+        expected.append(net.object_model(torch.cat([h[i], effects])))
+    assert torch.allclose(out, torch.stack(expected), atol=1e-5)
+
+
 def test_messages_carry_information_between_keypoints():
     net = _net()
     obs = _obs(b=1)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from mint_rl.models import DetectorConfig, DetectorOutput, MintDetector, detector_preset
+from mint_rl.models import DetectorConfig, DetectorOutput, MintDetector, PhaseConvTranspose2d, detector_preset
 
 
 def _n_params(model: nn.Module) -> int:
@@ -20,7 +20,8 @@ def test_parameter_count_matches_paper():
 def test_layer_structure():
     model = MintDetector(DetectorConfig(num_keypoints=4))
     kinds = [type(m) for m in list(model.encoder) + list(model.decoder)]
-    assert kinds == [nn.Conv2d, nn.LeakyReLU, nn.BatchNorm2d] * 3 + [nn.ConvTranspose2d, nn.LeakyReLU, nn.BatchNorm2d] * 3
+    assert kinds == [nn.Conv2d, nn.LeakyReLU, nn.BatchNorm2d] * 3 + [PhaseConvTranspose2d, nn.LeakyReLU, nn.BatchNorm2d] * 3
+    assert all(isinstance(m, nn.ConvTranspose2d) for m in model.decoder[::3])
     convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     assert [m.kernel_size[0] for m in convs] == [5, 3, 3, 3, 3, 3]
     assert [m.stride[0] for m in convs] == [3, 2, 2, 1, 2, 2]
@@ -172,3 +173,63 @@ def test_gradients_reach_every_layer():
     (out.keypoints.square().sum() + out.feature_maps.mean()).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+# ------------------------------------------------------------- transposed convolution by phases
+@pytest.mark.parametrize("stride,kernel,size", [(2, 3, (5, 7)), (1, 3, (4, 4)), (3, 3, (3, 5)), (2, 1, (4, 3)),
+                                                ((2, 1), (3, 2), (6, 5)), (2, 4, (1, 1))])
+def test_conv_transpose2d_by_phases_equals_torch(stride, kernel, size):
+    from mint_rl.models import conv_transpose2d_by_phases
+
+    torch.manual_seed(0)
+    kernel = (kernel, kernel) if isinstance(kernel, int) else kernel
+    x = torch.randn(2, 4, *size)
+    w = torch.randn(4, 3, *kernel)
+    b = torch.randn(3)
+    expected = torch.nn.functional.conv_transpose2d(x, w, b, stride=stride)
+    got = conv_transpose2d_by_phases(x, w, b, stride=stride)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(conv_transpose2d_by_phases(x, w, None, stride=stride),
+                          torch.nn.functional.conv_transpose2d(x, w, None, stride=stride), atol=1e-5)
+
+
+def test_conv_transpose2d_by_phases_gradients_equal_torch():
+    from mint_rl.models import conv_transpose2d_by_phases
+
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True),
+              torch.randn(3, 2, 3, 3, dtype=torch.float64, requires_grad=True),
+              torch.randn(2, dtype=torch.float64, requires_grad=True)]
+    assert torch.autograd.gradcheck(lambda x, w, b: conv_transpose2d_by_phases(x, w, b, stride=2), inputs)
+    upstream = torch.randn(2, 2, 9, 11, dtype=torch.float64)
+    ours = torch.autograd.grad((conv_transpose2d_by_phases(*inputs, stride=2) * upstream).sum(), inputs)
+    theirs = torch.autograd.grad((torch.nn.functional.conv_transpose2d(*inputs, stride=2) * upstream).sum(), inputs)
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a, b)
+
+
+def test_phase_conv_transpose_layer_is_a_drop_in_for_the_pretrained_detector():
+    import copy
+
+    from mint_rl.models import PhaseConvTranspose2d
+    from mint_rl.wrappers.encoder import load_detector
+
+    detector = load_detector("magical").eval()
+    layers = [m for m in detector.decoder if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert len(layers) == 3 and all(type(m) is PhaseConvTranspose2d for m in layers)
+    reference = copy.deepcopy(detector)
+    for m in reference.decoder:
+        if isinstance(m, torch.nn.ConvTranspose2d):
+            m.__class__ = torch.nn.ConvTranspose2d  # torch's own kernel, same parameters
+    frames = torch.randint(0, 256, (3, 3, 96, 96), dtype=torch.uint8)
+    with torch.no_grad():
+        ours, theirs = detector(frames), reference(frames)
+    assert torch.allclose(ours.feature_maps, theirs.feature_maps, rtol=1e-4, atol=1e-5)
+    assert torch.allclose(ours.keypoints, theirs.keypoints, atol=1e-5)
+    with pytest.raises(ValueError, match="padding=0"):
+        PhaseConvTranspose2d(4, 3, 3, stride=2, padding=1)
+    with pytest.raises(ValueError, match="expected weight"):
+        from mint_rl.models import conv_transpose2d_by_phases
+
+        conv_transpose2d_by_phases(torch.zeros(1, 4, 3, 3), torch.zeros(5, 3, 3, 3))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -484,6 +485,10 @@ def run_bc_experiment(
     records it, and the number of torch threads (which changes floating-point sums, hence the
     trained policy).
 
+    ``precision="bf16"`` on a device without bfloat16 hardware
+    (:func:`mint_rl.policies.cnn_agent.has_fast_bf16`) warns
+    with a ``RuntimeWarning`` and goes on: the results are valid, only slower than fp32.
+
     Raises:
         ValueError: ``resume`` without ``out_dir``, a seed file of ``out_dir`` written with
             other settings, or a CUDA ``device`` that torch cannot see.
@@ -496,6 +501,13 @@ def run_bc_experiment(
     if resume and out_dir is None:
         raise ValueError("resume=True needs an out_dir holding the interrupted run")
     torch_device = resolve_device(device)
+    if cfg.precision == "bf16":
+        from mint_rl.policies.cnn_agent import has_fast_bf16
+
+        if not has_fast_bf16(torch_device):
+            warnings.warn(f"precision='bf16' on {torch_device}, which has no bfloat16 arithmetic in hardware: "
+                          "autocast emulates it and trains slower than fp32 (scripts/benchmark_bc.py measures "
+                          "both); --precision fp32 is the faster choice here", RuntimeWarning, stacklevel=2)
     start = time.perf_counter()
     detector = None
     if cfg.agent == "mint":

@@ -15,7 +15,14 @@ from torch import Tensor, nn
 
 from mint_rl.policies.serialization import SafePolicyIOMixin
 
-__all__ = ["CnnAgentExtractor", "CnnAgentPolicy", "CNN_AGENT_FILTERS", "CNN_AGENT_NET_ARCH", "COMPUTE_DTYPES"]
+__all__ = [
+    "CnnAgentExtractor",
+    "CnnAgentPolicy",
+    "CNN_AGENT_FILTERS",
+    "CNN_AGENT_NET_ARCH",
+    "COMPUTE_DTYPES",
+    "has_fast_bf16",
+]
 
 #: (out_channels, kernel, stride, padding) of the five conv blocks.
 CNN_AGENT_FILTERS: tuple[tuple[int, int, int, int], ...] = (
@@ -27,6 +34,32 @@ CNN_AGENT_FILTERS: tuple[tuple[int, int, int, int], ...] = (
 )
 #: ``CnnAgentExtractor(compute_dtype=...)``: the autocast dtype of each choice (``None``: float32).
 COMPUTE_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def has_fast_bf16(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` runs bfloat16 convolutions in hardware rather than by emulation.
+
+    On a CPU this is oneDNN's own test (AVX512 with BF16 or AMX, or at least AVX512-BW/VL/DQ);
+    on an AVX2-only CPU, ``torch.autocast(dtype=torch.bfloat16)`` still works but converts
+    every value in software, and the CNN agent's BC step ran 6x *slower* than in float32 on
+    one (``scripts/benchmark_bc.py``). On CUDA it is ``torch.cuda.is_bf16_supported`` without
+    emulation (Ampere or newer). Other devices: ``False``.
+
+    Example:
+        >>> isinstance(has_fast_bf16("cpu"), bool)
+        True
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a torch build without oneDNN
+            return False
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    return False
+
+
 #: The policy MLP after the features (Appendix E.5).
 CNN_AGENT_NET_ARCH: list[int] = [128, 64, 32, 32]
 
