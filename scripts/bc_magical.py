@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from mint_rl.envs.registry import TASKS
+from mint_rl.experiments.allocator import keep_freed_memory
 from mint_rl.experiments.magical_bc import (
     AGENTS,
     PRECISIONS,
@@ -148,6 +149,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"
+    keep_freed_memory()  # no page faults for the per-step activations (see mint_rl.experiments.allocator)
     if args.jobs < 1:
         print(f"error: --jobs: expected >= 1, got {args.jobs}", file=sys.stderr)
         return 2
