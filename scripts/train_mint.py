@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from mint_rl.data import VideoWindowDataset, split_by_video
+from mint_rl.experiments.allocator import keep_freed_memory
 from mint_rl.losses import ABLATIONS, loss_preset
 from mint_rl.models import DETECTOR_PRESETS, DetectorConfig, MintDetector
 from mint_rl.training import TRAIN_PRESETS, Trainer, train_preset
@@ -104,6 +105,7 @@ def _image_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()  # reuse freed activations instead of faulting them in again (mint_rl.experiments.allocator)
     if args.export is not None:
         from mint_rl.pretrained import PRETRAINED
 
