@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from mint_rl.experiments.allocator import GLIBC_MAX_MMAP_THRESHOLD, keep_freed_memory
+from mint_rl.experiments.allocator import GLIBC_MAX_MMAP_THRESHOLD, MALLOPT_MAX, keep_freed_memory
 
 # ten MINT-agent BC steps (batch 32, 25 keypoints: 7.7 MB per-edge activations), in a fresh
 # interpreter, counting the minor page faults per step after five warm-up steps
@@ -56,3 +56,5 @@ def test_bad_thresholds_are_clear():
         keep_freed_memory(mmap_threshold=GLIBC_MAX_MMAP_THRESHOLD + 1)
     with pytest.raises(ValueError, match="trim_threshold"):
         keep_freed_memory(trim_threshold=-1)
+    with pytest.raises(ValueError, match="trim_threshold"):
+        keep_freed_memory(trim_threshold=MALLOPT_MAX + 1)  # mallopt takes a C int: refused, not clipped

@@ -18,15 +18,17 @@ import ctypes
 import ctypes.util
 import sys
 
-__all__ = ["keep_freed_memory", "GLIBC_MAX_MMAP_THRESHOLD"]
+__all__ = ["keep_freed_memory", "GLIBC_MAX_MMAP_THRESHOLD", "MALLOPT_MAX"]
 
 #: glibc's upper bound for ``M_MMAP_THRESHOLD`` on 64-bit systems (``HEAP_MAX_SIZE / 2``).
 GLIBC_MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
+#: the largest value ``mallopt`` takes (a C ``int``).
+MALLOPT_MAX = 2**31 - 1
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 
-def keep_freed_memory(mmap_threshold: int = GLIBC_MAX_MMAP_THRESHOLD, trim_threshold: int = 2**31 - 1) -> bool:
+def keep_freed_memory(mmap_threshold: int = GLIBC_MAX_MMAP_THRESHOLD, trim_threshold: int = MALLOPT_MAX) -> bool:
     """Serve blocks below ``mmap_threshold`` bytes from the heap and keep up to ``trim_threshold`` freed bytes.
 
     Process-wide and permanent (call it at the start of a command-line job, not from library
@@ -39,8 +41,8 @@ def keep_freed_memory(mmap_threshold: int = GLIBC_MAX_MMAP_THRESHOLD, trim_thres
         where nothing changes.
 
     Raises:
-        ValueError: ``mmap_threshold`` outside ``[0, GLIBC_MAX_MMAP_THRESHOLD]`` or a negative
-            ``trim_threshold``.
+        ValueError: ``mmap_threshold`` outside ``[0, GLIBC_MAX_MMAP_THRESHOLD]`` or
+            ``trim_threshold`` outside ``[0, MALLOPT_MAX]``.
 
     Example:
         >>> isinstance(keep_freed_memory(), bool)
@@ -48,8 +50,8 @@ def keep_freed_memory(mmap_threshold: int = GLIBC_MAX_MMAP_THRESHOLD, trim_thres
     """
     if not 0 <= mmap_threshold <= GLIBC_MAX_MMAP_THRESHOLD:
         raise ValueError(f"mmap_threshold: expected 0..{GLIBC_MAX_MMAP_THRESHOLD} bytes, got {mmap_threshold}")
-    if trim_threshold < 0:
-        raise ValueError(f"trim_threshold: expected >= 0 bytes, got {trim_threshold}")
+    if not 0 <= trim_threshold <= MALLOPT_MAX:
+        raise ValueError(f"trim_threshold: expected 0..{MALLOPT_MAX} bytes, got {trim_threshold}")
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -58,5 +60,4 @@ def keep_freed_memory(mmap_threshold: int = GLIBC_MAX_MMAP_THRESHOLD, trim_thres
     except (OSError, AttributeError):  # not glibc
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    trim = min(trim_threshold, 2**31 - 1)  # mallopt takes a C int
-    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim))
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))

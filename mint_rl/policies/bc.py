@@ -386,6 +386,7 @@ def train_bc(
             state = load_bc_checkpoint(checkpoint, fingerprint)
             if state["epoch"] > epochs:
                 raise ValueError(f"{checkpoint} holds {state['epoch']} epochs, more than epochs={epochs}")
+    torch_device = get_device(device)
     with contextlib.ExitStack() as stack:
         if log_dir is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="mint_rl_bc_"))
@@ -402,10 +403,10 @@ def train_bc(
             demonstrations=demos,
             batch_size=batch_size,
             # one fused Adam kernel over all parameters: 0.7 instead of 4.2 ms per MINT-agent step on 2 CPU cores
-            optimizer_kwargs={"lr": learning_rate, "fused": get_device(device).type in ("cpu", "cuda")},
+            optimizer_kwargs={"lr": learning_rate, "fused": torch_device.type in ("cpu", "cuda")},
             ent_weight=ent_weight,
             l2_weight=l2_weight,
-            device=get_device(device),
+            device=torch_device,
             custom_logger=logger,
             aux_weight=aux_weight,
             shuffle_seed=seed,

@@ -34,6 +34,8 @@ CNN_AGENT_FILTERS: tuple[tuple[int, int, int, int], ...] = (
 )
 #: ``CnnAgentExtractor(compute_dtype=...)``: the autocast dtype of each choice (``None``: float32).
 COMPUTE_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+#: The policy MLP after the features (Appendix E.5).
+CNN_AGENT_NET_ARCH: list[int] = [128, 64, 32, 32]
 
 
 def has_fast_bf16(device: torch.device | str = "cpu") -> bool:
@@ -58,10 +60,6 @@ def has_fast_bf16(device: torch.device | str = "cpu") -> bool:
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     return False
-
-
-#: The policy MLP after the features (Appendix E.5).
-CNN_AGENT_NET_ARCH: list[int] = [128, 64, 32, 32]
 
 
 def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
