@@ -8,6 +8,7 @@
     python scripts/bc_magical.py MoveToRegion --n-demos 10 --seeds 5 --epochs 40 --out out/bc
     python scripts/bc_magical.py MakeLine --agent cnn --out out/ml-cnn --resume   # go on after an interruption
     python scripts/bc_magical.py MakeLine --agent cnn --jobs 2        # two seeds at a time, one core each
+    python scripts/bc_magical.py MoveToCorner --jobs 1 --threads 2    # seeds one after another on two threads
 
 Prints a table (mean ± std over seeds of the mean eval_score of the evaluation episodes per
 variant), saves the policies (safetensors), OUT/results.json and a GIF of one rollout, and
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from mint_rl.envs.registry import TASKS
 from mint_rl.experiments.allocator import keep_freed_memory
+from mint_rl.experiments.workers import resolve_parallelism, torch_threads
 from mint_rl.experiments.magical_bc import (
     AGENTS,
     PRECISIONS,
@@ -68,13 +70,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run in OUT: finished seeds are read back from OUT/seeds, the seed "
                         "in training goes on from OUT/checkpoints (written every 10 epochs)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="train the seeds in N worker processes at once (each with cores/N torch threads unless "
-                        "OMP_NUM_THREADS is set; logs in OUT/logs/worker-*.log); the result equals separate "
-                        "--first-seed runs with that thread count")
+    p.add_argument("--jobs", type=_auto_or_int, default=None, metavar="N|auto",
+                   help="train the seeds in N worker processes at once (logs in OUT/logs/worker-*.log); the result "
+                        "equals separate --first-seed runs with the same --threads. auto (default): as many as fit "
+                        "on the cores with --threads each (mint and state agents: one worker per core), else 1")
+    p.add_argument("--threads", type=_auto_or_int, default=None, metavar="N|auto",
+                   help="torch threads per seed. auto (default): OMP_NUM_THREADS if set, else 1 for the mint and "
+                        "state agents on a CPU (their steps gain little from a second thread; results then do not "
+                        "depend on the machine's core count), else torch's default (all cores)")
     p.add_argument("--no-gif", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
+
+
+def _auto_or_int(text: str) -> int | None:
+    """argparse type of ``--jobs``/``--threads``: ``"auto"`` -> ``None``, else an integer."""
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
 
 
 def parse_network(text: str | None):
@@ -106,8 +122,8 @@ def parse_network(text: str | None):
     return InteractionNetworkConfig(**values)
 
 
-def run_workers(args: argparse.Namespace, argv: list[str], out: Path) -> int:
-    """``--jobs N``: the seeds in N worker processes of this script, all writing to ``out``."""
+def run_workers(args: argparse.Namespace, argv: list[str], out: Path, jobs: int, threads: int | None) -> int:
+    """``jobs`` worker processes of this script (``threads`` torch threads each) train the seeds into ``out``."""
     import time
 
     from mint_rl.experiments.workers import run_seed_workers, script_command
@@ -121,8 +137,8 @@ def run_workers(args: argparse.Namespace, argv: list[str], out: Path) -> int:
 
     try:
         run_seed_workers(lambda first, count: script_command(Path(__file__).resolve(), argv, first, count, out,
-                                                             args.resume),
-                         args.first_seed, args.seeds, args.jobs, out / "logs", done,
+                                                             args.resume, threads),
+                         args.first_seed, args.seeds, jobs, out / "logs", done, threads=threads,
                          progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -148,20 +164,23 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        jobs, threads = resolve_parallelism(args.agent, args.seeds, args.device, args.jobs, args.threads)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"
     keep_freed_memory()  # no page faults for the per-step activations (see mint_rl.experiments.allocator)
-    if args.jobs < 1:
-        print(f"error: --jobs: expected >= 1, got {args.jobs}", file=sys.stderr)
-        return 2
     resume = args.resume
-    if args.jobs > 1 and args.seeds > 1:
-        rc = run_workers(args, argv if argv is not None else sys.argv[1:], out)
+    if jobs > 1 and args.seeds > 1:
+        rc = run_workers(args, argv if argv is not None else sys.argv[1:], out, jobs, threads)
         if rc:
             return rc
         resume = True  # every seed is in OUT/seeds now: read them back into one table
     try:
-        result = run_bc_experiment(cfg, out, progress=not args.no_progress, resume=resume, device=args.device,
-                                   log=lambda m: print(m, file=sys.stderr))
+        with torch_threads(threads):
+            result = run_bc_experiment(cfg, out, progress=not args.no_progress, resume=resume, device=args.device,
+                                       log=lambda m: print(m, file=sys.stderr))
     except ValueError as exc:
         if not args.resume:
             raise

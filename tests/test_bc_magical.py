@@ -56,6 +56,8 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     assert policy.observation_space.shape == (4, 4, 3)
     assert (out / "MoveToRegion-mint-rollout.gif").stat().st_size > 0
     assert results["seed_ids"] == [0, 1]
+    # default --threads/--jobs: one torch thread per seed, whatever the core count
+    assert [json.loads(f.read_text())["threads"] for f in sorted((out / "seeds").glob("*.json"))] == [1, 1]
     assert results["config"]["network"]["pooling"] == "flatten"  # the whole effective config is recorded
     # the trained policies re-predict their own demos (2 demos of MoveToRegion: 80 actions)
     acc_rc = _script("bc_demo_accuracy").main(["MoveToRegion", *results["policies"], "--n-demos", "2",
@@ -104,7 +106,8 @@ def test_state_agent_end_to_end(tmp_path, capsys):
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     """Seed 0 finished, seed 1 stopped after 2 of 3 epochs: --resume gives the straight run's table."""
     script = _script()
-    common = ["MoveToCorner", "--agent", "state", "--n-demos", "2", "--eval-episodes", "2", "--no-progress", "--no-gif"]
+    common = ["MoveToCorner", "--agent", "state", "--n-demos", "2", "--eval-episodes", "2", "--no-progress", "--no-gif",
+              "--jobs", "1"]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert script.main([*common, "--seeds", "2", "--epochs", "3", "--out", str(straight)]) == 0
     assert script.main([*common, "--seeds", "1", "--epochs", "3", "--out", str(split)]) == 0
@@ -143,7 +146,7 @@ def test_jobs_split_the_seeds_over_workers_to_the_single_process_result(tmp_path
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert script.main([*common, "--out", str(tmp_path / "one")]) == 0
+        assert script.main([*common, "--out", str(tmp_path / "one"), "--jobs", "1", "--threads", "auto"]) == 0
     finally:
         torch.set_num_threads(threads)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -161,6 +164,11 @@ def test_jobs_split_the_seeds_over_workers_to_the_single_process_result(tmp_path
         "worker-seeds0-1.log", "worker-seeds2-2.log"]
     assert script.main([*common, "--jobs", "0"]) == 2
     assert "--jobs: expected >= 1" in capsys.readouterr().err
+    assert script.main([*common, "--threads", "0"]) == 2
+    assert "--threads: expected >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main([*common, "--jobs", "many"])
+    assert "expected an integer or 'auto', got 'many'" in capsys.readouterr().err
     # bc_table reads the run folder's seed files: the same row as its results.json
     (tmp_path / "two" / "results.json").unlink()
     assert _script("bc_table").main([str(tmp_path / "two"), "--json", str(tmp_path / "rows.json")]) == 0
@@ -173,6 +181,35 @@ def test_jobs_split_the_seeds_over_workers_to_the_single_process_result(tmp_path
     capsys.readouterr()
     assert _script("bc_table").main([str(tmp_path / "two")]) == 2
     assert "runs differ in ['epochs']" in capsys.readouterr().err
+
+
+def test_parallelism_defaults_and_their_errors(tmp_path):
+    from mint_rl.experiments.workers import resolve_parallelism, run_seed_workers
+
+    # serial agents: one thread per seed, one worker per core (never more than seeds)
+    assert resolve_parallelism("state", 3, cpus=8, environ={}) == (3, 1)
+    assert resolve_parallelism("mint", 1, cpus=8, environ={}) == (1, 1)
+    assert resolve_parallelism("mint", 5, cpus=1, environ={}) == (1, 1)
+    # explicit values win over OMP_NUM_THREADS and the agent's rule
+    assert resolve_parallelism("mint", 5, jobs=5, threads=3, cpus=2, environ={"OMP_NUM_THREADS": "2"}) == (5, 3)
+    assert resolve_parallelism("cnn", 4, cpus=8, environ={"OMP_NUM_THREADS": "2"}) == (4, 2)
+    assert resolve_parallelism("cnn", 4, jobs=2, cpus=8, environ={}) == (2, None)
+    assert resolve_parallelism("mint", 5, "cuda:1", environ={}) == (1, None)
+    for bad in ("two", "0", "-1"):
+        with pytest.raises(ValueError, match=f"OMP_NUM_THREADS: expected a positive integer, got '{bad}'"):
+            resolve_parallelism("mint", 5, environ={"OMP_NUM_THREADS": bad})
+    with pytest.raises(ValueError, match="--threads: expected >= 1, got 0"):
+        resolve_parallelism("mint", 5, threads=0)
+    # the workers get the thread count in OMP_NUM_THREADS, whatever the parent's environment says
+    import sys
+
+    def command(first: int, count: int) -> list[str]:
+        code = f"import os; open(r'{tmp_path}/t{first}', 'w').write(os.environ['OMP_NUM_THREADS'])"
+        return [sys.executable, "-c", code]
+
+    run_seed_workers(command, 0, 2, 2, tmp_path, done=lambda s: True, threads=3, progress=False, log=lambda m: None,
+                     poll_seconds=0.05)
+    assert [(tmp_path / f"t{i}").read_text() for i in range(2)] == ["3", "3"]
 
 
 def test_failed_worker_is_reported_with_its_log(tmp_path):

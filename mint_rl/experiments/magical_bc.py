@@ -508,19 +508,6 @@ def run_bc_experiment(
             warnings.warn(f"precision='bf16' on {torch_device}, which has no bfloat16 arithmetic in hardware: "
                           "autocast emulates it and trains slower than fp32 (scripts/benchmark_bc.py measures "
                           "both); --precision fp32 is the faster choice here", RuntimeWarning, stacklevel=2)
-    start = time.perf_counter()
-    detector = None
-    if cfg.agent == "mint":
-        from mint_rl.wrappers.encoder import load_detector
-
-        detector = load_detector(cfg.detector)
-    demos = build_demos(cfg, detector, progress)
-    n_trans = sum(len(d.acts) for d in demos)
-    log(f"{len(demos)} {cfg.demos} demos ({n_trans} transitions) for {cfg.task}, agent {cfg.agent}, "
-        f"{cfg.bc_epochs} epochs x {cfg.seeds} seeds")
-    probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history, orientation=cfg.orientation)
-    obs_space, act_space = probe.observation_space, probe.action_space
-    probe.close()
     result = BCResult(config=asdict(cfg), scores={v: [] for v in VARIANTS})
     network = None
     if cfg.agent == "mint":
@@ -530,10 +517,34 @@ def run_bc_experiment(
         result.config["network"] = asdict(network)  # the whole config, defaults included
     settings = _json_normal(shared_settings(result.config))
     result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
-    venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history, cfg.orientation)
-             for v in VARIANTS}
+
+    # Demonstrations, spaces and evaluation envs are built on the first seed that trains: a
+    # resumed run whose seeds are all finished (e.g. the reading-back after --jobs) needs none.
+    setup: dict[str, Any] = {}
+    setup_seconds = 0.0
+
+    def prepare() -> dict[str, Any]:
+        nonlocal setup_seconds
+        if not setup:
+            t = time.perf_counter()
+            detector = None
+            if cfg.agent == "mint":
+                from mint_rl.wrappers.encoder import load_detector
+
+                detector = load_detector(cfg.detector)
+            demos = build_demos(cfg, detector, progress)
+            n_trans = sum(len(d.acts) for d in demos)
+            log(f"{len(demos)} {cfg.demos} demos ({n_trans} transitions) for {cfg.task}, agent {cfg.agent}, "
+                f"{cfg.bc_epochs} epochs x {cfg.seeds} seeds")
+            probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history, orientation=cfg.orientation)
+            setup.update(demos=demos, obs_space=probe.observation_space, act_space=probe.action_space)
+            probe.close()
+            setup["venvs"] = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history,
+                                                 cfg.orientation) for v in VARIANTS}
+            setup_seconds = time.perf_counter() - t
+        return setup
+
     seed_seconds = 0.0
-    loop_start = time.perf_counter()
     try:
         if cfg.agent == "cnn":
             policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
@@ -557,7 +568,8 @@ def run_bc_experiment(
                 ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
                 if resume and ckpt is not None and ckpt.exists():
                     log(f"seed {s}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
-                policy = train_bc(demos, obs_space, act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
+                env_setup = prepare()
+                policy = train_bc(env_setup["demos"], env_setup["obs_space"], env_setup["act_space"], agent=cfg.agent, epochs=cfg.bc_epochs,
                                   batch_size=cfg.batch_size, seed=s, device=torch_device, progress_bar=progress,
                                   policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
                                   checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
@@ -568,7 +580,7 @@ def run_bc_experiment(
                 if out_dir is not None:
                     path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
                                            extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)}))
-                scores = {v: evaluate_vectorized(policy, venvs[v], cfg.eval_seed + 1000 * s, cfg.deterministic)
+                scores = {v: evaluate_vectorized(policy, env_setup["venvs"][v], cfg.eval_seed + 1000 * s, cfg.deterministic)
                           for v in VARIANTS}
                 seconds = train_seconds + time.perf_counter() - trained
                 if record is not None:
@@ -584,11 +596,11 @@ def run_bc_experiment(
             seed_seconds += seconds
             log(f"seed {s}: " + "  ".join(f"{v} {np.mean(result.scores[v][-1]):.3f}" for v in VARIANTS))
     finally:
-        for venv in venvs.values():
+        for venv in setup.get("venvs", {}).values():
             venv.close()
-    # setup (demos, envs) of this process plus each seed's training and evaluation, earlier
-    # processes included
-    result.seconds = (loop_start - start) + seed_seconds
+    # setup (demos, envs) of this process if it trained a seed, plus each seed's training and
+    # evaluation, earlier processes included
+    result.seconds = setup_seconds + seed_seconds
     return result
 
 

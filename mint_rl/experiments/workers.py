@@ -11,15 +11,24 @@ threads per seed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
-__all__ = ["split_seeds", "worker_threads", "SeedWorker", "run_seed_workers"]
+__all__ = ["split_seeds", "worker_threads", "resolve_parallelism", "torch_threads", "SeedWorker",
+           "run_seed_workers", "SERIAL_AGENTS"]
+
+#: Agents whose behaviour-cloning seed runs about as fast on one torch thread as on two: their
+#: steps are many small tensor ops and Python (the interaction network on 25-node graphs, the
+#: state MLP; MAGICAL's rendering in evaluation is single-threaded anyway). On the 2-core machine
+#: one MoveToCorner seed of the MINT agent took 4.4 min on two threads and 4.5 min on one thread
+#: with a second seed on the other core.
+SERIAL_AGENTS = ("mint", "state")
 
 
 def split_seeds(first_seed: int, seeds: int, jobs: int) -> list[tuple[int, int]]:
@@ -60,6 +69,89 @@ def worker_threads(jobs: int, cpus: Optional[int] = None) -> int:
     return max(1, cpus // max(1, jobs))
 
 
+def resolve_parallelism(
+    agent: str,
+    seeds: int,
+    device: str = "cpu",
+    jobs: Optional[int] = None,
+    threads: Optional[int] = None,
+    cpus: Optional[int] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> tuple[int, Optional[int]]:
+    """``(jobs, threads)`` of a BC run: worker processes, and torch threads per seed.
+
+    ``None`` arguments take their defaults:
+
+    * ``threads``: ``OMP_NUM_THREADS`` when the environment sets it; else one thread for the
+      :data:`SERIAL_AGENTS` on a CPU; else ``None``, torch's default (all cores; the CNN agent,
+      whose convolutions do use them, and any agent on a GPU).
+    * ``jobs``: on a CPU with a known thread count, as many workers as fit on the cores
+      without oversubscribing them, ``min(seeds, cpus // threads)``; else 1.
+
+    So by default the MINT agent trains its seeds side by side, one core each, and its results
+    do not depend on how many cores the machine has (the thread count changes floating-point
+    sums, hence the trained policy).
+
+    Example:
+        >>> resolve_parallelism("mint", 5, cpus=2, environ={})
+        (2, 1)
+        >>> resolve_parallelism("mint", 5, cpus=16, environ={})
+        (5, 1)
+        >>> resolve_parallelism("mint", 5, cpus=2, environ={"OMP_NUM_THREADS": "2"})
+        (1, 2)
+        >>> resolve_parallelism("cnn", 5, cpus=2, environ={}), resolve_parallelism("mint", 5, "cuda", environ={})
+        ((1, None), (1, None))
+
+    Raises:
+        ValueError: ``seeds``, ``jobs`` or ``threads`` below 1, or an ``OMP_NUM_THREADS`` that is
+            not a positive integer.
+    """
+    environ = os.environ if environ is None else environ
+    if seeds < 1:
+        raise ValueError(f"seeds: expected >= 1, got {seeds}")
+    for name, value in (("jobs", jobs), ("threads", threads)):
+        if value is not None and value < 1:
+            raise ValueError(f"--{name}: expected >= 1, got {value}")
+    if threads is None and environ.get("OMP_NUM_THREADS"):
+        text = environ["OMP_NUM_THREADS"]
+        if not text.strip().isdigit() or int(text) < 1:
+            raise ValueError(f"OMP_NUM_THREADS: expected a positive integer, got {text!r}")
+        threads = int(text)
+    on_cpu = str(device).split(":")[0] == "cpu"
+    if threads is None and on_cpu and agent in SERIAL_AGENTS:
+        threads = 1
+    if jobs is None:
+        if on_cpu and threads is not None:
+            jobs = min(seeds, max(1, (cpus or os.cpu_count() or 1) // threads))
+        else:
+            jobs = 1
+    return jobs, threads
+
+
+@contextlib.contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op threads (``None``: leave them), then restore.
+
+    Example:
+        >>> import torch
+        >>> before = torch.get_num_threads()
+        >>> with torch_threads(1):
+        ...     torch.get_num_threads()
+        1
+        >>> torch.get_num_threads() == before
+        True
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass
 class SeedWorker:
     """One worker process: its seed range, command, log file and (once started) process."""
@@ -96,9 +188,10 @@ def run_seed_workers(
 ) -> None:
     """Run ``worker_command(first, count)`` for each seed range of :func:`split_seeds`, all at once.
 
-    Each worker's stdout and stderr go to ``log_dir/worker-seedsA-B.log``. Unless the
-    environment already sets ``OMP_NUM_THREADS``, each worker gets ``threads`` torch threads
-    (default :func:`worker_threads`), so that the workers together use the machine's cores once.
+    Each worker's stdout and stderr go to ``log_dir/worker-seedsA-B.log``. Each worker gets
+    ``threads`` torch threads (``OMP_NUM_THREADS``); without ``threads``, the environment's
+    ``OMP_NUM_THREADS`` if set, else :func:`worker_threads`, so that the workers together use the
+    machine's cores once.
     ``done(seed)`` tells whether a seed has finished (its seed file exists); a progress bar
     counts finished seeds.
 
@@ -109,7 +202,9 @@ def run_seed_workers(
     ranges = split_seeds(first_seed, seeds, jobs)
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    if "OMP_NUM_THREADS" not in env:
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
+    elif "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(threads or worker_threads(len(ranges)))
     workers = []
     for first, count in ranges:
@@ -153,12 +248,16 @@ def run_seed_workers(
         raise RuntimeError(f"{len(failed)} of {len(workers)} workers failed\n{report}")
 
 
-def script_command(script: Path, argv: Sequence[str], first: int, count: int, out: Path, resume: bool) -> list[str]:
+def script_command(script: Path, argv: Sequence[str], first: int, count: int, out: Path, resume: bool,
+                   threads: Optional[int] = None) -> list[str]:
     """The command of one worker: this script with ``argv`` and the worker's own seed range.
 
     argparse keeps the last value of a repeated option, so the worker's ``--seeds``,
-    ``--first-seed``, ``--out`` and ``--jobs 1`` appended after the user's arguments win.
+    ``--first-seed``, ``--out``, ``--jobs 1`` (and ``--threads``) appended after the user's
+    arguments win.
     """
     cmd = [sys.executable, str(script), *argv, "--seeds", str(count), "--first-seed", str(first),
            "--out", str(out), "--jobs", "1", "--no-gif", "--no-progress"]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     return cmd + (["--resume"] if resume else [])
