@@ -24,7 +24,6 @@ from pathlib import Path
 
 from mint_rl.envs.registry import TASKS
 from mint_rl.experiments.allocator import keep_freed_memory
-from mint_rl.experiments.workers import resolve_parallelism, torch_threads
 from mint_rl.experiments.magical_bc import (
     AGENTS,
     PRECISIONS,
@@ -35,6 +34,7 @@ from mint_rl.experiments.magical_bc import (
     run_bc_experiment,
     write_outputs,
 )
+from mint_rl.experiments.workers import resolve_parallelism, torch_threads
 
 
 def parse_args(argv=None) -> argparse.Namespace:

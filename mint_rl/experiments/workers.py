@@ -6,7 +6,8 @@ process. Each worker writes its seeds to the same output folder (``OUT/seeds/STE
 ``OUT/policies``, ``OUT/checkpoints``, ``OUT/logs/STEM``: one file per seed, no two workers share
 one); the caller then reads all of them back with ``run_bc_experiment(..., resume=True)``,
 which gives the same ``results.json`` as one process would with the same number of torch
-threads per seed.
+threads per seed. :func:`resolve_parallelism` picks the script's defaults (the MINT agent: one
+thread per seed, one worker per core).
 """
 
 from __future__ import annotations
