@@ -34,7 +34,7 @@ from mint_rl.experiments.magical_bc import (
     run_bc_experiment,
     write_outputs,
 )
-from mint_rl.experiments.workers import resolve_parallelism, torch_threads
+from mint_rl.experiments.workers import resolve_parallelism, run_seed_workers, script_command, torch_threads
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -125,8 +125,6 @@ def parse_network(text: str | None):
 def run_workers(args: argparse.Namespace, argv: list[str], out: Path, jobs: int, threads: int | None) -> int:
     """``jobs`` worker processes of this script (``threads`` torch threads each) train the seeds into ``out``."""
     import time
-
-    from mint_rl.experiments.workers import run_seed_workers, script_command
 
     start = time.time()
     seeds_dir = out / "seeds"

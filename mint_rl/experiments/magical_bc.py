@@ -462,6 +462,37 @@ def resolve_device(device: str) -> Any:
     return torch_device
 
 
+@dataclass
+class _SeedSetup:
+    """What every seed of a run shares: demos, the agent's spaces, the evaluation vector envs."""
+
+    demos: list[Any]
+    obs_space: gym.Space
+    act_space: gym.Space
+    venvs: dict[str, gym.vector.VectorEnv]
+    seconds: float
+
+
+def _prepare_seeds(cfg: BCExperimentConfig, progress: bool, log: Callable[[str], None]) -> _SeedSetup:
+    """The demonstrations (through the detector for MINT), spaces and evaluation envs of ``cfg``."""
+    start = time.perf_counter()
+    detector = None
+    if cfg.agent == "mint":
+        from mint_rl.wrappers.encoder import load_detector
+
+        detector = load_detector(cfg.detector)
+    demos = build_demos(cfg, detector, progress)
+    n_trans = sum(len(d.acts) for d in demos)
+    log(f"{len(demos)} {cfg.demos} demos ({n_trans} transitions) for {cfg.task}, agent {cfg.agent}, "
+        f"{cfg.bc_epochs} epochs x {cfg.seeds} seeds")
+    probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history, orientation=cfg.orientation)
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+    venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history, cfg.orientation)
+             for v in VARIANTS}
+    return _SeedSetup(demos, obs_space, act_space, venvs, time.perf_counter() - start)
+
+
 def run_bc_experiment(
     cfg: BCExperimentConfig,
     out_dir: Optional[Path] = None,
@@ -520,30 +551,7 @@ def run_bc_experiment(
 
     # Demonstrations, spaces and evaluation envs are built on the first seed that trains: a
     # resumed run whose seeds are all finished (e.g. the reading-back after --jobs) needs none.
-    setup: dict[str, Any] = {}
-    setup_seconds = 0.0
-
-    def prepare() -> dict[str, Any]:
-        nonlocal setup_seconds
-        if not setup:
-            t = time.perf_counter()
-            detector = None
-            if cfg.agent == "mint":
-                from mint_rl.wrappers.encoder import load_detector
-
-                detector = load_detector(cfg.detector)
-            demos = build_demos(cfg, detector, progress)
-            n_trans = sum(len(d.acts) for d in demos)
-            log(f"{len(demos)} {cfg.demos} demos ({n_trans} transitions) for {cfg.task}, agent {cfg.agent}, "
-                f"{cfg.bc_epochs} epochs x {cfg.seeds} seeds")
-            probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history, orientation=cfg.orientation)
-            setup.update(demos=demos, obs_space=probe.observation_space, act_space=probe.action_space)
-            probe.close()
-            setup["venvs"] = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history,
-                                                 cfg.orientation) for v in VARIANTS}
-            setup_seconds = time.perf_counter() - t
-        return setup
-
+    setup: Optional[_SeedSetup] = None
     seed_seconds = 0.0
     try:
         if cfg.agent == "cnn":
@@ -564,12 +572,14 @@ def run_bc_experiment(
                 scores, seconds, path = data["scores"], float(data["seconds"]), data["policy"]
                 log(f"seed {s}: finished earlier ({record})")
             else:
+                if setup is None:  # its time is counted once, in result.seconds, not in this seed's
+                    setup = _prepare_seeds(cfg, progress, log)
                 t0 = time.perf_counter()
                 ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
                 if resume and ckpt is not None and ckpt.exists():
                     log(f"seed {s}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
-                env_setup = prepare()
-                policy = train_bc(env_setup["demos"], env_setup["obs_space"], env_setup["act_space"], agent=cfg.agent, epochs=cfg.bc_epochs,
+                policy = train_bc(setup.demos, setup.obs_space, setup.act_space, agent=cfg.agent,
+                                  epochs=cfg.bc_epochs,
                                   batch_size=cfg.batch_size, seed=s, device=torch_device, progress_bar=progress,
                                   policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
                                   checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
@@ -580,8 +590,8 @@ def run_bc_experiment(
                 if out_dir is not None:
                     path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
                                            extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)}))
-                scores = {v: evaluate_vectorized(policy, env_setup["venvs"][v], cfg.eval_seed + 1000 * s, cfg.deterministic)
-                          for v in VARIANTS}
+                scores = {v: evaluate_vectorized(policy, setup.venvs[v], cfg.eval_seed + 1000 * s,
+                                                 cfg.deterministic) for v in VARIANTS}
                 seconds = train_seconds + time.perf_counter() - trained
                 if record is not None:
                     record.parent.mkdir(parents=True, exist_ok=True)
@@ -596,11 +606,11 @@ def run_bc_experiment(
             seed_seconds += seconds
             log(f"seed {s}: " + "  ".join(f"{v} {np.mean(result.scores[v][-1]):.3f}" for v in VARIANTS))
     finally:
-        for venv in setup.get("venvs", {}).values():
+        for venv in ({} if setup is None else setup.venvs).values():
             venv.close()
     # setup (demos, envs) of this process if it trained a seed, plus each seed's training and
     # evaluation, earlier processes included
-    result.seconds = setup_seconds + seed_seconds
+    result.seconds = (0.0 if setup is None else setup.seconds) + seed_seconds
     return result
 
 

@@ -206,7 +206,7 @@ def run_seed_workers(
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     elif "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(threads or worker_threads(len(ranges)))
+        env["OMP_NUM_THREADS"] = str(worker_threads(len(ranges)))
     workers = []
     for first, count in ranges:
         name = f"worker-seeds{first}-{first + count - 1}.log"
