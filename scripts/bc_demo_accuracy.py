@@ -11,6 +11,15 @@ observations (or is under-fitted), whatever its evaluation score.
 
 The agent (MINT, CNN or state) is read from each policy file. Last line:
 ``accuracy=<mean over policies>``.
+
+``--recalibrate-bn`` first recomputes the BatchNorm running statistics of each policy from the
+demo observations (:func:`mint_rl.policies.recalibrate_policy_batchnorm`; the CNN agent) and
+prints the accuracy before and after; ``--eval-episodes N`` also scores each policy (after
+recalibration, if asked) on N episodes of ``TASK-Demo`` and of ``TASK-TestJitter`` with the
+evaluation seeds ``bc_magical.py`` gave that training seed (read from the policy file); ``--save-dir DIR`` keeps the recalibrated policies.
+
+    python scripts/bc_demo_accuracy.py MakeLine out/bc/MakeLine-cnn/policies/MakeLine-cnn-seed3.safetensors \
+        --recalibrate-bn --eval-episodes 25
 """
 
 from __future__ import annotations
@@ -23,9 +32,17 @@ import numpy as np
 import torch
 
 from mint_rl.envs.registry import TASKS
-from mint_rl.experiments.magical_bc import BCExperimentConfig, build_demos
+from mint_rl.experiments.magical_bc import (
+    VARIANTS,
+    BCExperimentConfig,
+    build_demos,
+    evaluate_vectorized,
+    evaluation_seed,
+    make_vector_env,
+)
+from mint_rl.policies.batchnorm import batchnorm_layers, recalibrate_policy_batchnorm
 from mint_rl.policies.bc import AGENT_POLICIES
-from mint_rl.policies.serialization import load_policy
+from mint_rl.policies.serialization import load_policy, policy_extra
 
 #: The ``bc_magical.py --agent`` that trains each policy class.
 AGENT_OF = {cls: agent for agent, cls in AGENT_POLICIES.items()}
@@ -39,6 +56,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--human-dir", default=None)
     p.add_argument("--n-demos", type=int, default=10)
     p.add_argument("--detector", default="magical", help="detector of the MINT policies")
+    p.add_argument("--recalibrate-bn", action="store_true",
+                   help="recompute BatchNorm running statistics from the demo observations first")
+    p.add_argument("--eval-episodes", type=int, default=0,
+                   help="also score each policy on this many Demo and TestJitter episodes (default 0: none)")
+    p.add_argument("--save-dir", type=Path, default=None, help="write the recalibrated policies here")
     return p.parse_args(argv)
 
 
@@ -55,6 +77,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.task not in TASKS:
         print(f"error: unknown task {args.task!r}; expected one of {', '.join(TASKS)}", file=sys.stderr)
+        return 2
+    if args.eval_episodes < 0:
+        print(f"error: --eval-episodes: expected >= 0, got {args.eval_episodes}", file=sys.stderr)
+        return 2
+    if args.save_dir is not None and not args.recalibrate_bn:
+        print("error: --save-dir keeps recalibrated policies: expected --recalibrate-bn with it", file=sys.stderr)
         return 2
     demos_by_kind: dict[tuple[str, bool], list] = {}
     scores = []
@@ -73,10 +101,41 @@ def main(argv=None) -> int:
 
                 detector = load_detector(args.detector)
             demos_by_kind[kind] = build_demos(cfg, detector, False)
-        acc = demo_action_accuracy(policy, demos_by_kind[kind])
-        scores.append(acc)
-        n = sum(len(d.acts) for d in demos_by_kind[kind])
+        demos = demos_by_kind[kind]
+        acc = demo_action_accuracy(policy, demos)
+        n = sum(len(d.acts) for d in demos)
         print(f"{path}: {agent} agent reproduces {acc:.4f} of {n} demo actions")
+        if args.recalibrate_bn:
+            if not batchnorm_layers(policy):
+                print(f"error: --recalibrate-bn: {path} ({agent} agent) has no BatchNorm layer", file=sys.stderr)
+                return 2
+            recalibrate_policy_batchnorm(policy, np.concatenate([np.asarray(d.obs[:-1]) for d in demos]))
+            acc = demo_action_accuracy(policy, demos)
+            print(f"{path}: after BatchNorm recalibration on the demos: {acc:.4f}")
+            if args.save_dir is not None:
+                args.save_dir.mkdir(parents=True, exist_ok=True)
+                print(f"wrote {policy.save(args.save_dir / path.name)}")
+        scores.append(acc)
+        if args.eval_episodes:
+            cfg = BCExperimentConfig(task=args.task, agent=agent, eval_episodes=args.eval_episodes,
+                                     orientation=orientation)
+            detector = None
+            if agent == "mint":
+                from mint_rl.wrappers.encoder import load_detector
+
+                detector = load_detector(args.detector)
+            seed = policy_extra(path).get("seed")
+            if not isinstance(seed, int):
+                print(f"error: --eval-episodes: {path} does not say which training seed it is "
+                      f"(expected an integer 'seed' in its metadata, got {seed!r})", file=sys.stderr)
+                return 2
+            for variant in VARIANTS:
+                venv = make_vector_env(args.task, variant, agent, args.eval_episodes, detector, cfg.history, orientation)
+                try:
+                    episode_scores = evaluate_vectorized(policy, venv, evaluation_seed(cfg, seed), cfg.deterministic)
+                finally:
+                    venv.close()
+                print(f"{path}: {variant} {np.mean(episode_scores):.3f} over {len(episode_scores)} episodes")
     print(f"accuracy={np.mean(scores):.4f}")
     return 0
 

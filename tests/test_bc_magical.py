@@ -100,6 +100,20 @@ def test_state_agent_end_to_end(tmp_path, capsys):
     capsys.readouterr()
     assert _script("bc_demo_accuracy").main(["MoveToCorner", results["policies"][0], "--n-demos", "2"]) == 0
     assert "state agent reproduces" in capsys.readouterr().out
+    # --eval-episodes replays the run's own evaluation episodes (seeds read from the policy file)
+    assert _script("bc_demo_accuracy").main(["MoveToCorner", results["policies"][0], "--n-demos", "2",
+                                             "--eval-episodes", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for variant in ("Demo", "TestJitter"):
+        line = [x for x in lines if f": {variant} " in x][0]
+        assert line.endswith(f"{variant} {np.mean(results['scores'][variant][0]):.3f} over 2 episodes")
+    demo_accuracy = _script("bc_demo_accuracy")
+    assert demo_accuracy.main(["MoveToCorner", results["policies"][0], "--n-demos", "2", "--recalibrate-bn"]) == 2
+    assert "has no BatchNorm layer" in capsys.readouterr().err
+    assert demo_accuracy.main(["MoveToCorner", results["policies"][0], "--save-dir", str(tmp_path)]) == 2
+    assert "expected --recalibrate-bn with it" in capsys.readouterr().err
+    assert demo_accuracy.main(["MoveToCorner", results["policies"][0], "--eval-episodes", "-1"]) == 2
+    assert "--eval-episodes: expected >= 0, got -1" in capsys.readouterr().err
     assert BCExperimentConfig(task="MakeLine", agent="state").bc_epochs == 150
 
 

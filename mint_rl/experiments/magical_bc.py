@@ -275,6 +275,16 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
 # --------------------------------------------------------------------------------------------
 
 
+def evaluation_seed(cfg: BCExperimentConfig, seed: int) -> int:
+    """First evaluation-episode seed of training seed ``seed``: ``cfg.eval_seed + 1000 * seed``.
+
+    Example:
+        >>> evaluation_seed(BCExperimentConfig(task="MoveToCorner"), 3)
+        13000
+    """
+    return cfg.eval_seed + 1000 * seed
+
+
 def evaluate_vectorized(
     policy: Any, venv: gym.vector.VectorEnv, seed: int, deterministic: bool
 ) -> list[float]:
@@ -590,7 +600,7 @@ def run_bc_experiment(
                 if out_dir is not None:
                     path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
                                            extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)}))
-                scores = {v: evaluate_vectorized(policy, setup.venvs[v], cfg.eval_seed + 1000 * s,
+                scores = {v: evaluate_vectorized(policy, setup.venvs[v], evaluation_seed(cfg, s),
                                                  cfg.deterministic) for v in VARIANTS}
                 seconds = train_seconds + time.perf_counter() - trained
                 if record is not None:

@@ -7,6 +7,8 @@
 - :class:`CnnAgentExtractor` / :class:`CnnAgentPolicy`: the pixel baseline of Appendix E.5.
 - :class:`StateAgentPolicy`: a privileged MLP on the simulator's true state (an upper
   reference for object-centric observations; not from the paper).
+- :func:`recalibrate_policy_batchnorm`: recompute a trained policy's BatchNorm running statistics
+  ("precise BatchNorm"; the CNN agent's evaluation-mode collapse).
 - :func:`train_bc` / :func:`evaluate_policy_scores`: behaviour cloning with ``imitation``'s
   ``bc.BC`` plus the auxiliary next-keypoint loss, and score-based evaluation.
 """
@@ -20,6 +22,7 @@ from mint_rl.policies.bc import (
     next_keypoint_loss,
     train_bc,
 )
+from mint_rl.policies.batchnorm import recalibrate_batchnorm, recalibrate_policy_batchnorm
 from mint_rl.policies.cnn_agent import CnnAgentExtractor, CnnAgentPolicy
 from mint_rl.policies.extractors import KeypointGraphExtractor
 from mint_rl.policies.graph import fully_connected_edge_index, keypoint_graph_batch, keypoint_node_features
@@ -45,5 +48,7 @@ __all__ = [
     "keypoint_node_features",
     "jitter_keypoints",
     "next_keypoint_loss",
+    "recalibrate_batchnorm",
+    "recalibrate_policy_batchnorm",
     "train_bc",
 ]

@@ -172,17 +172,20 @@ class SafePolicyIOMixin:
         return policy
 
 
-def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> Any:
-    """Rebuild any policy saved by :meth:`SafePolicyIOMixin.save` (no pickle is executed).
+def policy_extra(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``extra`` mapping a policy file was saved with (``bc_magical.py``: task, seed, detector).
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not a mint_rl policy file, an unknown class, or mismatched weights.
+        ValueError: not a mint_rl policy file.
     """
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
+    return dict(_read_description(Path(path)).get("extra", {}))
 
-    path = Path(path)
+
+def _read_description(path: Path) -> dict[str, Any]:
+    """The JSON description :meth:`SafePolicyIOMixin.save` stores in a policy file's metadata."""
+    from safetensors import SafetensorError, safe_open
+
     if not path.is_file():
         raise FileNotFoundError(f"no policy file at {path}")
     try:
@@ -192,7 +195,20 @@ def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
         raise ValueError(f"{path}: not a readable safetensors policy file ({exc})") from exc
     if meta is None:
         raise ValueError(f"{path}: safetensors file without mint_rl policy metadata")
-    description = json.loads(meta)
+    return json.loads(meta)
+
+
+def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> Any:
+    """Rebuild any policy saved by :meth:`SafePolicyIOMixin.save` (no pickle is executed).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a mint_rl policy file, an unknown class, or mismatched weights.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    description = _read_description(path)
     if description.get("format") != POLICY_FORMAT:
         raise ValueError(f"{path}: expected format {POLICY_FORMAT!r}, got {description.get('format')!r}")
     if int(description.get("format_version", -1)) > POLICY_FORMAT_VERSION:
