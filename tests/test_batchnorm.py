@@ -43,18 +43,25 @@ def test_statistics_are_the_average_of_the_batch_statistics_and_nothing_else_cha
     assert all(torch.equal(after[k], v) for k, v in weights.items())
 
 
-def test_mixed_train_eval_modes_and_momentum_are_restored_even_on_error():
+def test_mixed_train_eval_modes_momentum_and_statistics_are_restored_on_error():
     net = _net().train()
     net[1].eval()
     net[4].momentum = 0.3
+    net(torch.randn(4, 3, 9, 9))  # some statistics to keep
+    before = {k: v.clone() for k, v in net.state_dict().items()}
 
     def failing(batch):
+        net[0:2](batch)  # the first layer's statistics have moved when the error comes
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         recalibrate_batchnorm(net, [torch.randn(4, 3, 9, 9)], forward=failing)
+    # a forward that never reaches the second BatchNorm layer
+    with pytest.raises(ValueError, match=r"expected forward to run every BatchNorm layer, \['4'\] saw no batch"):
+        recalibrate_batchnorm(net, [torch.randn(4, 3, 9, 9)], forward=lambda b: net[0:2](b))
     assert net.training and not net[1].training and net[4].training
     assert net[1].momentum == 0.1 and net[4].momentum == 0.3
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
 
 
 def test_errors_say_what_was_expected():
@@ -99,3 +106,20 @@ def test_cnn_policy_in_eval_mode_agrees_with_training_mode_after_recalibration()
     # batches of 40: the 24 left over (>= 40 // 2) make a second batch, 10 left over are dropped
     assert recalibrate_policy_batchnorm(policy, obs, batch_size=40) == 2
     assert recalibrate_policy_batchnorm(policy, obs[:50], batch_size=40) == 1
+
+
+def test_policy_with_separate_actor_and_critic_extractors_recalibrates_both():
+    env = ToyKeypointEnv(image=True)
+    torch.manual_seed(0)
+    policy = CnnAgentPolicy(env.observation_space, env.action_space, lambda _: 1e-3, share_features_extractor=False)
+    layers = batchnorm_layers(policy)
+    assert len(layers) == 10  # five in the actor's extractor, five in the critic's
+    obs = np.stack([env.reset(seed=i)[0] for i in range(40)])
+    rng = torch.get_rng_state()
+    assert recalibrate_policy_batchnorm(policy, obs, batch_size=20) == 2
+    assert torch.equal(torch.get_rng_state(), rng)  # deterministic forward: no random draw
+    assert all(int(bn.num_batches_tracked) == 2 for bn in layers)
+    pi, vf = policy.pi_features_extractor.cnn[2], policy.vf_features_extractor.cnn[2]
+    # the critic's layers were reached too (reset statistics would be all zeros)
+    assert not torch.equal(pi.running_mean, torch.zeros_like(pi.running_mean))
+    assert not torch.equal(vf.running_mean, torch.zeros_like(vf.running_mean))

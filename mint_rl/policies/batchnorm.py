@@ -58,14 +58,15 @@ def recalibrate_batchnorm(
         batches: inputs, one per forward pass; a batch of one sample per layer channel is legal but
             gives a poor variance, use batches of tens of samples.
         forward: ``forward(batch)`` runs the part of the network that holds the layers
-            (default ``module(batch)``), e.g. a policy's ``get_distribution``.
+            (default ``module(batch)``); it must reach every BatchNorm layer of ``module``.
 
     Returns:
         The number of batches used.
 
     Raises:
-        ValueError: ``module`` has no BatchNorm layer that tracks running statistics, or
-            ``batches`` is empty (the statistics would be left reset).
+        ValueError: ``module`` has no BatchNorm layer that tracks running statistics, ``batches``
+            is empty, or ``forward`` left a layer without a batch. On any error (these, or one
+            raised by ``forward``) the running statistics are restored to what they were.
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -86,7 +87,10 @@ def recalibrate_batchnorm(
     run = module if forward is None else forward
     modes = {m: m.training for m in module.modules()}
     momenta = [layer.momentum for layer in layers]
+    saved = [(layer.running_mean.clone(), layer.running_var.clone(), layer.num_batches_tracked.clone())
+             for layer in layers]
     count = 0
+    ok = False
     try:
         for layer in layers:
             layer.reset_running_stats()
@@ -96,14 +100,25 @@ def recalibrate_batchnorm(
             for batch in batches:
                 run(batch)
                 count += 1
+        if count == 0:
+            raise ValueError("recalibrate_batchnorm: expected at least one batch, got none")
+        names = {layer: name for name, layer in module.named_modules()}
+        unreached = [names[layer] for layer in layers if int(layer.num_batches_tracked) == 0]
+        if unreached:
+            raise ValueError(f"recalibrate_batchnorm: expected forward to run every BatchNorm layer, "
+                             f"{unreached} saw no batch")
+        ok = True
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
         for m, training in modes.items():
             m.training = training
-    if count == 0:
-        raise ValueError("recalibrate_batchnorm: expected at least one batch, got none "
-                         "(the running statistics are left reset)")
+        if not ok:  # leave the module as it came
+            with torch.no_grad():
+                for layer, (mean, var, tracked) in zip(layers, saved):
+                    layer.running_mean.copy_(mean)
+                    layer.running_var.copy_(var)
+                    layer.num_batches_tracked.copy_(tracked)
     return count
 
 
@@ -111,7 +126,7 @@ def recalibrate_policy_batchnorm(policy: Any, observations: np.ndarray, batch_si
     """:func:`recalibrate_batchnorm` for a stable-baselines3 policy, from raw observations.
 
     ``observations`` (``(N, *observation_space.shape)``, as the env returns them) go through the
-    policy's own preprocessing (``obs_to_tensor``) and its action path (``get_distribution``) in
+    policy's own preprocessing (``obs_to_tensor``) and its forward pass (actor and critic) in
     batches of ``batch_size``; a last batch smaller than ``batch_size // 2`` is left out, so that
     every batch's statistics weigh about the same.
 
@@ -134,4 +149,6 @@ def recalibrate_policy_batchnorm(policy: Any, observations: np.ndarray, batch_si
         raise ValueError(f"recalibrate_policy_batchnorm: expected at least {max(2, batch_size // 2)} observations, "
                          f"got {len(obs)}")
     batches = (policy.obs_to_tensor(obs[s:s + batch_size])[0] for s in starts)
-    return recalibrate_batchnorm(policy, batches, forward=policy.get_distribution)
+    # the policy's forward runs the actor and the critic, so separate extractors are both reached;
+    # deterministic: no draw from torch's random generator
+    return recalibrate_batchnorm(policy, batches, forward=lambda o: policy(o, deterministic=True))
