@@ -64,9 +64,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def demo_observations(demos) -> np.ndarray:
+    """Every demo observation that has an action after it (the final one of each demo is dropped)."""
+    return np.concatenate([np.asarray(d.obs[:-1]) for d in demos])
+
+
 def demo_action_accuracy(policy, demos) -> float:
     """Fraction of demo transitions whose action is the policy's most likely one."""
-    obs = np.concatenate([np.asarray(d.obs[:-1]) for d in demos])
+    obs = demo_observations(demos)
     acts = np.concatenate([np.asarray(d.acts) for d in demos])
     with torch.no_grad():
         pred = np.concatenate([policy.predict(obs[i:i + 64], deterministic=True)[0] for i in range(0, len(obs), 64)])
@@ -85,6 +90,7 @@ def main(argv=None) -> int:
         print("error: --save-dir keeps recalibrated policies: expected --recalibrate-bn with it", file=sys.stderr)
         return 2
     demos_by_kind: dict[tuple[str, bool], list] = {}
+    mint_detector = None  # loaded once, for the demos and the evaluation of every MINT policy
     scores = []
     for path in args.policies:
         policy = load_policy(path)
@@ -92,14 +98,16 @@ def main(argv=None) -> int:
         # a MINT policy trained with keypoint orientation reads rows of 5 features
         orientation = agent == "mint" and policy.observation_space.shape[-1] == 5
         kind = (agent, orientation)
+        detector = None
+        if agent == "mint":
+            if mint_detector is None:
+                from mint_rl.wrappers.encoder import load_detector
+
+                mint_detector = load_detector(args.detector)
+            detector = mint_detector
         if kind not in demos_by_kind:
             cfg = BCExperimentConfig(task=args.task, agent=agent, demos=args.demos, human_dir=args.human_dir,
                                      n_demos=args.n_demos, detector=args.detector, orientation=orientation)
-            detector = None
-            if agent == "mint":
-                from mint_rl.wrappers.encoder import load_detector
-
-                detector = load_detector(args.detector)
             demos_by_kind[kind] = build_demos(cfg, detector, False)
         demos = demos_by_kind[kind]
         acc = demo_action_accuracy(policy, demos)
@@ -109,7 +117,7 @@ def main(argv=None) -> int:
             if not batchnorm_layers(policy):
                 print(f"error: --recalibrate-bn: {path} ({agent} agent) has no BatchNorm layer", file=sys.stderr)
                 return 2
-            recalibrate_policy_batchnorm(policy, np.concatenate([np.asarray(d.obs[:-1]) for d in demos]))
+            recalibrate_policy_batchnorm(policy, demo_observations(demos))
             acc = demo_action_accuracy(policy, demos)
             print(f"{path}: after BatchNorm recalibration on the demos: {acc:.4f}")
             if args.save_dir is not None:
@@ -119,11 +127,6 @@ def main(argv=None) -> int:
         if args.eval_episodes:
             cfg = BCExperimentConfig(task=args.task, agent=agent, eval_episodes=args.eval_episodes,
                                      orientation=orientation)
-            detector = None
-            if agent == "mint":
-                from mint_rl.wrappers.encoder import load_detector
-
-                detector = load_detector(args.detector)
             seed = policy_extra(path).get("seed")
             if not isinstance(seed, int):
                 print(f"error: --eval-episodes: {path} does not say which training seed it is "

@@ -59,14 +59,19 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     # default --threads/--jobs: one torch thread per seed, whatever the core count
     assert [json.loads(f.read_text())["threads"] for f in sorted((out / "seeds").glob("*.json"))] == [1, 1]
     assert results["config"]["network"]["pooling"] == "flatten"  # the whole effective config is recorded
-    # the trained policies re-predict their own demos (2 demos of MoveToRegion: 80 actions)
+    # the trained policies re-predict their own demos (2 demos of MoveToRegion: 80 actions) and,
+    # with one detector loaded for both, replay the run's own evaluation episodes
     acc_rc = _script("bc_demo_accuracy").main(["MoveToRegion", *results["policies"], "--n-demos", "2",
-                                               "--detector", str(tiny_detector)])
+                                               "--detector", str(tiny_detector), "--eval-episodes", "2"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert acc_rc == 0 and "of 80 demo actions" in lines[0]
-    accs = [float(line.split("reproduces ")[1].split()[0]) for line in lines[:-1]]
+    accs = [float(line.split("reproduces ")[1].split()[0]) for line in lines if "reproduces " in line]
     assert len(accs) == 2 and all(0.0 <= a <= 1.0 for a in accs)
     assert lines[-1] == f"accuracy={np.mean(accs):.4f}"
+    for seed, path in enumerate(results["policies"]):
+        for variant in ("Demo", "TestJitter"):
+            line = [x for x in lines if x.startswith(f"{path}: {variant} ")][0]
+            assert line.endswith(f"{np.mean(results['scores'][variant][seed]):.3f} over 2 episodes")
 
 
 def test_state_agent_end_to_end(tmp_path, capsys):
