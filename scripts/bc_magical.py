@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from mint_rl.envs.registry import TASKS
@@ -124,8 +125,6 @@ def parse_network(text: str | None):
 
 def run_workers(args: argparse.Namespace, argv: list[str], out: Path, jobs: int, threads: int | None) -> int:
     """``jobs`` worker processes of this script (``threads`` torch threads each) train the seeds into ``out``."""
-    import time
-
     start = time.time()
     seeds_dir = out / "seeds"
 
@@ -145,6 +144,7 @@ def run_workers(args: argparse.Namespace, argv: list[str], out: Path, jobs: int,
 
 
 def main(argv=None) -> int:
+    started = time.perf_counter()
     args = parse_args(argv)
     if args.task not in TASKS:
         print(f"error: unknown task {args.task!r}; expected one of {', '.join(TASKS)}", file=sys.stderr)
@@ -187,7 +187,8 @@ def main(argv=None) -> int:
     path = write_outputs(result, out)
     summary = result.summary()
     print(f"\n{args.task}, {args.agent} agent, {args.demos} demos (n={args.n_demos}), "
-          f"{args.seeds} seeds x {args.eval_episodes} episodes, {result.seconds / 60:.1f} min")
+          f"{args.seeds} seeds x {args.eval_episodes} episodes, {result.seconds / 60:.1f} min of seed time "
+          f"(summed over seeds; with --resume it includes earlier runs' seeds)")
     print(f"{'variant':<12} {'mean':>7} {'± std':>7}")
     for v in VARIANTS:
         print(f"{v:<12} {summary[v]['mean']:7.3f} {summary[v]['std']:7.3f}")
@@ -202,6 +203,7 @@ def main(argv=None) -> int:
     elif not args.no_gif:
         print("no policy file of this run is on this machine: no rollout GIF", file=sys.stderr)
     print("wrote " + ", ".join(artefacts), file=sys.stderr)
+    print(f"wall time of this run: {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
     print(f"demo_score={summary['Demo']['mean']:.4f} testjitter_score={summary['TestJitter']['mean']:.4f}")
     return 0
 

@@ -45,7 +45,8 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     rc = _script().main(["MoveToRegion", "--detector", str(tiny_detector), "--n-demos", "2", "--seeds", "2",
                          "--epochs", "1", "--eval-episodes", "2", "--out", str(out), "--no-progress"])
     assert rc == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    captured = capsys.readouterr()
+    last = captured.out.strip().splitlines()[-1]
     keys = [kv.split("=")[0] for kv in last.split()]
     assert keys == ["demo_score", "testjitter_score"]
     assert all(0.0 <= float(kv.split("=")[1]) <= 1.0 for kv in last.split())
@@ -56,6 +57,9 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     assert policy.observation_space.shape == (4, 4, 3)
     assert (out / "MoveToRegion-mint-rollout.gif").stat().st_size > 0
     assert results["seed_ids"] == [0, 1]
+    # the summary names the seed time summed over seeds, stderr this run's wall time
+    assert f"{results['seconds'] / 60:.1f} min of seed time" in captured.out
+    assert re.search(r"^wall time of this run: \d+\.\d min$", captured.err, re.M)
     # default --threads/--jobs: one torch thread per seed, whatever the core count
     assert [json.loads(f.read_text())["threads"] for f in sorted((out / "seeds").glob("*.json"))] == [1, 1]
     assert results["config"]["network"]["pooling"] == "flatten"  # the whole effective config is recorded
