@@ -32,6 +32,7 @@ __all__ = [
     "Checkpoint",
     "save_checkpoint",
     "load_checkpoint",
+    "check_finite_tensors",
 ]
 
 FORMAT_VERSION = 1
@@ -186,6 +187,27 @@ def _parse_meta(meta: dict, path: Path, source: str) -> tuple[str, int, str, dic
     return fmt, version, str(meta.get("mint_rl_version", "unknown")), config, extra if isinstance(extra, dict) else {}
 
 
+def check_finite_tensors(tensors: "dict[str, torch.Tensor]", path: str | os.PathLike) -> None:
+    """Raise :class:`CheckpointError` naming ``path`` and the tensor if a floating tensor holds NaN/inf.
+
+    A model trained into a divergence saves fine and then predicts garbage everywhere it is
+    loaded; refusing such weights at load time says where the problem is.
+
+    Example:
+        >>> check_finite_tensors({"w": torch.ones(2)}, "ok.safetensors")
+        >>> check_finite_tensors({"w": torch.tensor([1.0, float("nan")])}, "bad.safetensors")
+        Traceback (most recent call last):
+        ...
+        mint_rl.checkpoint.CheckpointError: bad.safetensors: tensor 'w' holds 1 non-finite value(s) (NaN or inf) of 2; refusing to load it
+    """
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() or tensor.is_complex():
+            bad = int((~torch.isfinite(tensor)).sum())
+            if bad:
+                raise CheckpointError(f"{path}: tensor {name!r} holds {bad} non-finite value(s) (NaN or inf) of "
+                                      f"{tensor.numel()}; refusing to load it")
+
+
 def load_checkpoint(path: str | os.PathLike, *, format: str | None = None) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint` (no pickle is involved).
 
@@ -229,4 +251,5 @@ def load_checkpoint(path: str | os.PathLike, *, format: str | None = None) -> Ch
         state_dict = load(data)
     except Exception as e:  # safetensors raises its own error type for bad buffers
         raise CheckpointError(f"{weights}: corrupt or truncated safetensors data ({e})") from None
+    check_finite_tensors(state_dict, weights)
     return Checkpoint(state_dict, config, fmt, version, lib_version, path, extra)

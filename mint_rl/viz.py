@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 
 from mint_rl.coords import normalized_to_pixel
+from mint_rl.video import write_video
 
 
 def palette(n: int) -> np.ndarray:
@@ -181,37 +182,6 @@ def frame_and_mask(frame: np.ndarray, mask: np.ndarray, gap: int = 4) -> np.ndar
     """
     _check_frame(frame)
     return np.concatenate([frame, np.full((frame.shape[0], gap, 3), 255, np.uint8), colorize_mask(mask)], 1)
-
-
-def write_video(frames: Sequence[np.ndarray] | np.ndarray, path: str | Path, fps: float = 10.0) -> Path:
-    """Write ``(T, H, W, 3)`` uint8 frames as MP4 (libx264 via imageio-ffmpeg) or GIF by suffix.
-
-    MP4 needs even sizes; odd sizes are padded by one pixel (edge copy).
-    """
-    import imageio.v2 as imageio
-
-    path = Path(path)
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames: expected (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix == ".gif":
-        imageio.mimsave(str(path), list(frames), duration=1000.0 / fps, loop=0)
-    elif suffix in (".mp4", ".avi", ".mov", ".mkv"):
-        from mint_rl.data.io import require_ffmpeg
-
-        require_ffmpeg(path, "write")
-        pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-        if pad_h or pad_w:
-            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        with imageio.get_writer(str(path), fps=fps, codec="libx264", quality=8,
-                                macro_block_size=1, ffmpeg_log_level="error") as writer:
-            for f in frames:
-                writer.append_data(f)
-    else:
-        raise ValueError(f"path: expected a .gif or .mp4/.avi/.mov/.mkv suffix, got {path.suffix!r}")
-    return path
 
 
 def plot_counts(n_active: np.ndarray, n_visible: np.ndarray, path: str | Path, title: str = "") -> Path:

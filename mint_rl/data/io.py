@@ -21,6 +21,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from mint_rl.data.clip import Clip
+from mint_rl.video import FFMPEG_SUFFIXES, read_video, require_ffmpeg, to_rgb_uint8, write_video
 
 CLIP_FORMAT_VERSION = 1
 FRAMES_FORMATS: tuple[str, ...] = ("npz", "npy", "mp4")
@@ -59,8 +60,6 @@ def save_clip(clip: Clip, directory: str | Path, frames_format: str = "npz") -> 
         frames_file = f"{clip.name}.frames.npy"
         np.save(directory / frames_file, np.ascontiguousarray(clip.frames))
     else:
-        from mint_rl.viz import write_video
-
         frames_file = f"{clip.name}.mp4"
         write_video(clip.frames, directory / frames_file, fps=clip.fps)
     if clip.masks is not None:
@@ -144,69 +143,6 @@ def write_dataset_info(directory: str | Path, info: dict[str, Any]) -> Path:
     path.write_text(json.dumps({"format": "mint_rl.clip_dir", "version": CLIP_FORMAT_VERSION, **info},
                                indent=1))
     return path
-
-
-def to_rgb_uint8(frame: np.ndarray) -> np.ndarray:
-    """``(H, W)`` grey, ``(H, W, 1|3|4)`` -> ``(H, W, 3)`` uint8 (alpha dropped, floats in [0,1] scaled).
-
-    Example:
-        >>> to_rgb_uint8(np.full((2, 2), 7, np.uint8)).shape
-        (2, 2, 3)
-    """
-    frame = np.asarray(frame)
-    if frame.dtype != np.uint8:
-        if np.issubdtype(frame.dtype, np.floating) and frame.max(initial=0.0) <= 1.0:
-            frame = frame * 255.0
-        frame = np.clip(np.round(frame), 0, 255).astype(np.uint8)
-    if frame.ndim == 2:
-        frame = frame[..., None]
-    if frame.ndim != 3 or frame.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"frame: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {frame.shape}")
-    if frame.shape[-1] == 1:
-        frame = np.repeat(frame, 3, axis=-1)
-    return np.ascontiguousarray(frame[..., :3])
-
-
-#: video containers that imageio reads and writes through its ffmpeg plugin (imageio-ffmpeg)
-FFMPEG_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-
-
-def require_ffmpeg(path: str | Path, action: str) -> None:
-    """Raise a clear ImportError when ``path`` is a video container and imageio-ffmpeg is missing
-    (imageio would otherwise fall back to another plugin and fail with an unrelated message).
-
-    Example:
-        >>> require_ffmpeg("frames.gif", "write")  # GIF needs no ffmpeg
-    """
-    import importlib.util
-
-    if Path(path).suffix.lower() in FFMPEG_SUFFIXES and importlib.util.find_spec("imageio_ffmpeg") is None:
-        raise ImportError(f"to {action} {Path(path).name}: expected the imageio-ffmpeg package "
-                          "(pip install imageio-ffmpeg), which is not installed; GIF needs no ffmpeg")
-
-
-def read_video(path: str | Path, max_frames: int | None = None) -> tuple[np.ndarray, float]:
-    """Decode a video (mp4/avi/gif/...) with imageio into ``(T, H, W, 3)`` uint8 and its fps."""
-    import imageio.v2 as imageio
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"video: expected an existing file, got {path}")
-    require_ffmpeg(path, "read")
-    frames: list[np.ndarray] = []
-    reader = imageio.get_reader(str(path))
-    try:
-        meta = reader.get_meta_data()
-        fps = float(meta.get("fps") or (1000.0 / meta["duration"] if meta.get("duration") else 25.0))
-        for frame in reader:
-            frames.append(to_rgb_uint8(frame))
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-    finally:
-        reader.close()
-    if not frames:
-        raise ValueError(f"{path}: expected at least one decodable frame, got none")
-    return np.stack(frames), fps
 
 
 def load_video_folder(

@@ -19,7 +19,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-__all__ = ["SafePolicyIOMixin", "space_to_json", "space_from_json", "load_policy", "POLICY_FORMAT"]
+from mint_rl.checkpoint import check_finite_tensors
+
+__all__ = ["SafePolicyIOMixin", "space_to_json", "space_from_json", "load_policy", "POLICY_FORMAT", "POLICY_REGISTRY"]
 
 POLICY_FORMAT = "mint_rl.policy"
 POLICY_FORMAT_VERSION = 2
@@ -73,14 +75,10 @@ def space_from_json(data: Mapping[str, Any]) -> gym.Space:
     raise ValueError(f"space_from_json: expected type Box or Discrete, got {kind!r}")
 
 
-def _registry() -> dict[str, type]:
-    from mint_rl.policies.cnn_agent import CnnAgentPolicy
-    from mint_rl.policies.mint_policy import MintGraphPolicy
-    from mint_rl.policies.state_agent import StateAgentPolicy
-
-    return {"MintGraphPolicy": MintGraphPolicy, "CnnAgentPolicy": CnnAgentPolicy, "StateAgentPolicy": StateAgentPolicy}
-
-
+#: policy class name -> class; filled by :class:`SafePolicyIOMixin` subclasses as they are defined,
+#: so that this module never imports the policy modules that import it
+POLICY_REGISTRY: dict[str, type] = {}
+#: the classes this package defines (each registers itself when ``mint_rl.policies`` is imported)
 POLICY_CLASSES = ("MintGraphPolicy", "CnnAgentPolicy", "StateAgentPolicy")
 
 
@@ -122,6 +120,14 @@ class SafePolicyIOMixin:
 
     _json_kwargs: dict[str, Any]
     _unsaveable: list[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        known = POLICY_REGISTRY.get(cls.__name__)
+        if known is not None and known.__module__ != cls.__module__:
+            raise TypeError(f"policy class name {cls.__name__!r} is already registered by {known.__module__}; "
+                            "policy files name their class, so names must be unique")
+        POLICY_REGISTRY[cls.__name__] = cls
 
     @classmethod
     def _upgrade_kwargs(cls, kwargs: dict[str, Any], format_version: int) -> dict[str, Any]:
@@ -213,7 +219,7 @@ def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
         raise ValueError(f"{path}: expected format {POLICY_FORMAT!r}, got {description.get('format')!r}")
     if int(description.get("format_version", -1)) > POLICY_FORMAT_VERSION:
         raise ValueError(f"{path}: format version {description['format_version']} is newer than this mint_rl reads")
-    registry = _registry()
+    registry = POLICY_REGISTRY
     name = description.get("class")
     if name not in registry:
         raise ValueError(f"{path}: unknown policy class {name!r}; expected one of {sorted(registry)}")
@@ -222,6 +228,7 @@ def load_policy(path: str | os.PathLike, device: torch.device | str = "cpu") -> 
     kwargs = registry[name]._upgrade_kwargs(dict(description.get("kwargs", {})), int(description["format_version"]))
     policy = registry[name](obs_space, act_space, lambda _: 0.0, **kwargs)
     stored = load_file(str(path))
+    check_finite_tensors(stored, path)
     aliases = _state_aliases(policy)  # every state_dict name -> the name it is stored under
     canonical = set(aliases.values())
     # older files (safetensors' save_model) may keep a shared tensor under another of its names
