@@ -69,8 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="where the policy trains and acts: cpu (default), cuda, cuda:N (the environments stay on the CPU)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/bc/TASK-AGENT)")
     p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run in OUT: finished seeds are read back from OUT/seeds, the seed "
-                        "in training goes on from OUT/checkpoints (written every 10 epochs)")
+                   help="continue an interrupted run in OUT: finished seeds are read back from OUT/seeds (their "
+                        "settings and, when present, their policy file's sha256 checked; the summary says how many), "
+                        "the seed in training goes on from OUT/checkpoints (written every 10 epochs)")
     p.add_argument("--jobs", type=_auto_or_int, default=None, metavar="N|auto",
                    help="train the seeds in N worker processes at once (logs in OUT/logs/worker-*.log); the result "
                         "equals separate --first-seed runs with the same --threads. auto (default): as many as fit "
@@ -123,6 +124,13 @@ def parse_network(text: str | None):
     return InteractionNetworkConfig(**values)
 
 
+def earlier_seeds(args: argparse.Namespace, out: Path) -> list[int]:
+    """This run's seeds that earlier runs finished: those with a seed file in ``OUT/seeds`` before
+    this run starts (``--resume`` reads them back, checked, instead of training them)."""
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    return [s for s in seeds if (out / "seeds" / f"{args.task}-{args.agent}-seed{s}.json").is_file()]
+
+
 def run_workers(args: argparse.Namespace, argv: list[str], out: Path, jobs: int, threads: int | None) -> int:
     """``jobs`` worker processes of this script (``threads`` torch threads each) train the seeds into ``out``."""
     start = time.time()
@@ -170,6 +178,7 @@ def main(argv=None) -> int:
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"
     keep_freed_memory()  # no page faults for the per-step activations (see mint_rl.experiments.allocator)
     resume = args.resume
+    earlier = earlier_seeds(args, out) if args.resume else []
     if jobs > 1 and args.seeds > 1:
         rc = run_workers(args, argv if argv is not None else sys.argv[1:], out, jobs, threads)
         if rc:
@@ -189,6 +198,9 @@ def main(argv=None) -> int:
     print(f"\n{args.task}, {args.agent} agent, {args.demos} demos (n={args.n_demos}), "
           f"{args.seeds} seeds x {args.eval_episodes} episodes, {result.seconds / 60:.1f} min of seed time "
           f"(summed over seeds; with --resume it includes earlier runs' seeds)")
+    if args.resume:
+        print(f"{len(earlier)} of {args.seeds} seeds reused from earlier runs in {out}"
+              + (f" (seeds {', '.join(map(str, earlier))})" if earlier else ""))
     print(f"{'variant':<12} {'mean':>7} {'± std':>7}")
     for v in VARIANTS:
         print(f"{v:<12} {summary[v]['mean']:7.3f} {summary[v]['std']:7.3f}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -41,7 +42,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keypoint-area", type=float, default=None, help="A_k in pixels (default: 1796.8 scaled by image area)")
     p.add_argument("--out", type=Path, default=Path("out/eval_keypoints"))
     p.add_argument("--no-video", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_args(args, p)
+    return args
+
+
+def check_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Usage errors (``parser.error``, exit status 2) for values argparse's types let through."""
+    if args.generate is not None and args.generate < 1:
+        parser.error(f"--generate: expected a number of clips >= 1, got {args.generate}")
+    if args.keypoint_area is not None and not (math.isfinite(args.keypoint_area) and args.keypoint_area > 0):
+        parser.error(f"--keypoint-area: expected a finite area > 0 in pixels, got {args.keypoint_area}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data:
         clips = clips_from_source(args.data)
     else:
-        clips = generated_clips(args.generate or 20, args.preset, args.seed)
+        clips = generated_clips(20 if args.generate is None else args.generate, args.preset, args.seed)
     clips = [c for c in clips if c.masks is not None]
     if not clips:
         raise SystemExit("no clips with instance masks to evaluate on")

@@ -17,18 +17,45 @@ from pathlib import Path
 import numpy as np
 
 from mint_rl.data.clip import Clip
-from mint_rl.data.io import clip_files, load_clip, read_video
+from mint_rl.data.io import ClipFormatError, clip_files, load_clip, read_video
 from mint_rl.data.synthetic import CLEVRER_LIKE_PRESETS, clevrer_like_preset, generate_clip
 from mint_rl.viz import draw_keypoints, draw_mask_outlines, frame_and_mask, write_video
 
 
-def _clip(args: argparse.Namespace) -> Clip:
+def _clip(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Clip:
+    """The clip the arguments name; a bad ``--index`` or an unreadable clip is a usage error."""
     if args.clip_dir:
-        return load_clip(clip_files(args.clip_dir)[args.index])
+        try:
+            files = clip_files(args.clip_dir)
+            if not files:
+                parser.error(f"--clip-dir: expected <name>.json + <name>.npz clip files in {args.clip_dir}, found none")
+            if not 0 <= args.index < len(files):
+                parser.error(f"--index: expected 0..{len(files) - 1} ({len(files)} clips in {args.clip_dir}), "
+                             f"got {args.index}")
+            return load_clip(files[args.index])
+        except (FileNotFoundError, ClipFormatError) as exc:
+            parser.error(f"--clip-dir: {exc}")
     if args.video:
         frames, fps = read_video(args.video)
         return Clip(frames=frames, name=Path(args.video).stem, fps=fps)
     return generate_clip(clevrer_like_preset(args.preset), args.seed)
+
+
+def _keypoints(path: str, num_frames: int, parser: argparse.ArgumentParser) -> tuple[np.ndarray, np.ndarray | None]:
+    """``keypoints (T, K, 2)`` and optional ``status (T, K)`` of a ``--keypoints`` file, checked."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "keypoints" not in data.files:
+                parser.error(f"--keypoints {path}: expected an entry 'keypoints' (T, K, 2), got {sorted(data.files)}")
+            kp = data["keypoints"]
+            status = data["status"] if "status" in data.files else None
+    except (OSError, ValueError, EOFError) as exc:
+        parser.error(f"--keypoints {path}: expected an .npz file, could not read it ({type(exc).__name__}: {exc})")
+    if kp.ndim != 3 or kp.shape[-1] != 2 or kp.shape[0] != num_frames:
+        parser.error(f"--keypoints {path}: expected keypoints of shape ({num_frames}, K, 2), got {kp.shape}")
+    if status is not None and status.shape != kp.shape[:2]:
+        parser.error(f"--keypoints {path}: expected status of shape {kp.shape[:2]}, got {status.shape}")
+    return kp, status
 
 
 def write_frames_png(clip: Clip, frames: list[int], path: Path, scale: float) -> None:
@@ -68,14 +95,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", required=True, help="output directory")
     args = parser.parse_args(argv)
 
-    clip = _clip(args)
+    clip = _clip(args, parser)
     kp = status = None
     if args.keypoints:
-        with np.load(args.keypoints) as data:
-            kp = data["keypoints"]
-            status = data["status"] if "status" in data.files else None
-        if kp.shape[0] != len(clip):
-            parser.error(f"--keypoints: expected {len(clip)} frames, got {kp.shape[0]}")
+        kp, status = _keypoints(args.keypoints, len(clip), parser)
+    bad_frames = [t for t in args.png_frames if not 0 <= t < len(clip)]
+    if bad_frames:
+        parser.error(f"--png-frames: expected frame numbers in 0..{len(clip) - 1}, got {bad_frames}")
     frames = []
     for t in range(len(clip)):
         f = clip.frames[t]

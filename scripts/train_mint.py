@@ -16,7 +16,12 @@ Examples:
 
 Data sources (``--data``, repeatable): see :mod:`mint_rl.training.sources`.
 The last line printed is ``steps=<int> frames_per_s=<float> final_loss=<float>`` followed, when
-``--eval-data``/``--held-out`` gives clips with masks, by ``DOP=... TOP=... UAK=... RAK=...``.
+``--eval-data``/``--held-out`` gives clips with masks, by ``DOP=... TOP=... UAK=... RAK=...``;
+without such clips there is no metrics line, and stderr says there were no held-out clips.
+``--resume`` continues from ``OUT/checkpoints/latest``, or from the newest intact ``step_*``
+checkpoint when ``latest`` is corrupt or names a missing one (a warning says so); with no
+checkpoint at all it trains from scratch, and when checkpoints exist but none is readable it
+stops with an error listing them.
 """
 
 from __future__ import annotations
@@ -161,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     result = trainer.fit(resume=args.resume)
     if trainer.rank != 0:
         return 0
+    if args.resume:
+        print(f"resumed from {result.resumed_from}" if result.resumed_from is not None
+              else f"--resume: no checkpoint in {out / 'checkpoints'}, trained from scratch", file=sys.stderr)
     summary = {
         "steps": result.steps,
         "seconds": result.seconds,
@@ -178,8 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         target = PRETRAINED_DIR / PRETRAINED[args.export].filename
         shutil.copyfile(out / "detector.safetensors", target)
         print(f"exported {out / 'detector.safetensors'} as pretrained {args.export!r} ({target})", file=sys.stderr)
+    if not eval_clips:
+        print("no held-out clips (no --eval-data or --held-out clips with instance masks): no DOP/TOP/UAK/RAK",
+              file=sys.stderr)
     print(f"steps={result.steps} frames_per_s={result.frames_per_second:.1f} final_loss={result.last_terms.get('total', float('nan')):.4f}")
-    if result.evaluations:
+    if eval_clips and result.evaluations:
         m = result.evaluations[-1][1]
         print(f"DOP={m['dop']:.4f} TOP={m['top']:.4f} UAK={m['uak']:.4f} RAK={m['rak']:.4f}")
     return 0

@@ -95,3 +95,24 @@ def test_resumed_logs_continue_the_tensorboard_curve(demos, tmp_path):
         steps += [e.step for e in acc.Scalars("bc/neglogp")]
     assert saved > 0 and sorted(steps) == list(range(len(steps)))  # one curve, no step written twice
     assert (logs / "progress.until-epoch2.csv").exists() and (logs / "progress.csv").exists()
+
+
+def test_checkpoint_with_non_finite_policy_tensors_is_refused(demos, tmp_path):
+    from mint_rl.checkpoint import CheckpointError
+
+    ckpt = tmp_path / "c.pt"
+    _train(demos, epochs=1, checkpoint=ckpt)
+    state = torch.load(ckpt, weights_only=True)
+    name = next(k for k, v in state["policy"].items() if v.is_floating_point())
+    state["policy"][name] = state["policy"][name].clone()
+    state["policy"][name].view(-1)[0] = float("nan")
+    torch.save(state, ckpt)
+    expected = rf"{ckpt}: tensor '{name}' holds 1 non-finite value\(s\) \(NaN or inf\) of \d+; refusing to load it"
+    with pytest.raises(CheckpointError, match=expected):
+        load_bc_checkpoint(ckpt)
+    with pytest.raises(CheckpointError, match=expected):  # resuming refuses it too
+        _train(demos, epochs=2, checkpoint=ckpt, resume=True)
+    state["policy"] = [1, 2]
+    torch.save(state, ckpt)
+    with pytest.raises(ValueError, match=rf"{ckpt}: expected the policy's tensors under 'policy', got list"):
+        load_bc_checkpoint(ckpt)

@@ -138,11 +138,18 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, capsys):
     (split / "seeds" / "MoveToCorner-state-seed1.json").unlink()  # seed 1 "died" in training
     capsys.readouterr()
     assert script.main([*common, "--seeds", "2", "--epochs", "3", "--out", str(split), "--resume"]) == 0
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert "seed 0: finished earlier" in err and "seed 1: resuming from" in err and "(epoch 2)" in err
+    assert "seed 0: finished earlier" in err and "matches its recorded sha256" in err
+    assert f"1 of 2 seeds reused from earlier runs in {split} (seeds 0)" in captured.out
     a, b = (json.loads((d / "results.json").read_text()) for d in (straight, split))
     assert a["scores"] == b["scores"] and b["seed_ids"] == [0, 1]
-    assert json.loads((split / "seeds" / "MoveToCorner-state-seed1.json").read_text())["device"] == "cpu"
+    record = json.loads((split / "seeds" / "MoveToCorner-state-seed1.json").read_text())
+    assert record["device"] == "cpu"
+    from mint_rl.experiments.magical_bc import file_sha256
+
+    assert record["policy_sha256"] == file_sha256(record["policy"])  # the seed file pins its policy file
     sa, sb = (load_policy(r["policies"][1]).state_dict() for r in (a, b))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     logs = split / "logs" / "MoveToCorner-state-seed1"
@@ -453,9 +460,9 @@ def _kept_agent_cells() -> dict[str, str]:
 
 
 def _readme_bc_rows(task: str, demos: str, agent_cell: str) -> list[list[str]]:
-    """The README BC-table rows ``| task | demos | agent_cell ... |``."""
+    """The BC-table rows of docs/results.md ``| task | demos | agent_cell ... |``."""
     rows = []
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in (ROOT / "docs" / "results.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 7 and cells[0] == task and cells[1] == demos and cells[2] == agent_cell:
             rows.append(cells)
@@ -492,3 +499,145 @@ def test_kept_seed_files_give_the_readme_row(folder):
     spelled = re.search(r"(\d+\.\d+) min of seed time", row[6])
     assert sum(parts) == pytest.approx(total, abs=0.05 * n) or (
         spelled and float(spelled.group(1)) == pytest.approx(total, abs=0.05)), (row[6], total)
+
+
+# --------------------------------------------------------------------------------------------
+# demo files that do not fit the experiment (--demos FILE.npz)
+
+
+def _demo_file(path: Path, env_id="MoveToCorner-TestJitter-v0", episodes=3, shape=(96, 96, 3), dtype=np.uint8,
+               **extra) -> Path:
+    from imitation.data.types import Trajectory
+
+    from mint_rl.envs.demos import save_demos
+
+    trajs = [Trajectory(obs=np.zeros((3, *shape), dtype), acts=np.array([1, 2]),
+                        infos=np.array([{"eval_score": 0.0}, {"eval_score": 1.0}]), terminal=False)
+             for _ in range(episodes)]
+    return save_demos(path, trajs, env_id, extra=extra or {"view": "allo", "resolution": shape[0]})
+
+
+def test_demo_files_of_another_task_format_or_size_are_refused(tmp_path, capsys):
+    good = _demo_file(tmp_path / "good.npz")
+    BCExperimentConfig(task="MoveToCorner", demos=str(good), n_demos=3)  # fits the MINT agent
+    cases = [
+        (_demo_file(tmp_path / "region.npz", env_id="MoveToRegion-TestJitter-v0"), {},
+         "expected demos of task MoveToCorner, got demos recorded on MoveToRegion-TestJitter-v0 (task MoveToRegion)"),
+        (good, {"n_demos": 4}, "holds 3 MoveToCorner demos, fewer than n_demos=4 (--n-demos)"),
+        (_demo_file(tmp_path / "ego.npz", view="ego", resolution=96), {},
+         "demos recorded with view='ego'; the mint agent needs uint8 frames (96, 96, 3): the allocentric view"),
+        (_demo_file(tmp_path / "small.npz", shape=(48, 48, 3)), {},
+         "demos recorded with observations uint8 (48, 48, 3) (resolution 48); the mint agent needs uint8 frames "
+         "(96, 96, 3)"),
+        (good, {"agent": "cnn"}, "demos recorded with observations uint8 (96, 96, 3) (resolution 96); the cnn agent "
+                                 "needs uint8 frames (96, 96, 12): the allocentric view at resolution 96 with 4 stacked"),
+        (_demo_file(tmp_path / "stacked.npz", shape=(96, 96, 12)), {}, "observations uint8 (96, 96, 12)"),
+        (_demo_file(tmp_path / "kp.npz", shape=(4, 25, 3), dtype=np.float32), {"history": 2},
+         r"observations float32 (4, 25, 3)"),
+    ]
+    for path, kwargs, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)) as info:
+            BCExperimentConfig(task="MoveToCorner", demos=str(path), **{"n_demos": 3, **kwargs})
+        assert str(info.value).startswith(f"{path}: "), info.value  # the message names the file
+    BCExperimentConfig(task="MoveToCorner", demos=str(tmp_path / "kp.npz"), n_demos=3)  # keypoints of history 4
+    # the script says so and stops before any work
+    assert _script().main(["MoveToCorner", "--demos", str(good), "--n-demos", "5", "--out", str(tmp_path / "o")]) == 2
+    assert f"error: {good}: holds 3 MoveToCorner demos, fewer than n_demos=5 (--n-demos)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_build_demos_checks_keypoint_demos_against_the_detector(tmp_path):
+    from mint_rl.experiments.magical_bc import build_demos
+
+    path = _demo_file(tmp_path / "kp.npz", shape=(4, 25, 3), dtype=np.float32)
+    cfg = BCExperimentConfig(task="MoveToCorner", demos=str(path), n_demos=2)
+
+    class FourKeypoints:
+        num_keypoints = 4
+
+    with pytest.raises(ValueError, match=re.escape("observations float32 (4, 25, 3)")):
+        build_demos(cfg, FourKeypoints(), progress=False)
+
+    class TwentyFive:
+        num_keypoints = 25
+
+    demos = build_demos(cfg, TwentyFive(), progress=False)
+    assert len(demos) == 2 and demos[0].obs.shape == (3, 4, 25, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# --resume: reused seeds, their settings and their policy files' hashes
+
+
+def _finished_seeds(out: Path, seeds=(0, 1), hashes=True) -> BCExperimentConfig:
+    """Seed files (and stand-in policy files) as a finished state-agent run leaves them."""
+    from mint_rl.experiments.magical_bc import file_sha256, seed_settings
+
+    cfg = BCExperimentConfig(task="MoveToCorner", agent="state", n_demos=2, seeds=len(seeds), epochs=3, eval_episodes=2)
+    (out / "seeds").mkdir(parents=True)
+    (out / "policies").mkdir()
+    for s in seeds:
+        policy = out / "policies" / f"MoveToCorner-state-seed{s}.safetensors"
+        policy.write_bytes(f"policy of seed {s}".encode())
+        record = {"settings": seed_settings(cfg), "seed": s, "scores": {"Demo": [1.0, 0.0], "TestJitter": [0.5, 0.5]},
+                  "seconds": 60.0, "policy": str(policy)}
+        if hashes:
+            record["policy_sha256"] = file_sha256(policy)
+        (out / "seeds" / f"MoveToCorner-state-seed{s}.json").write_text(json.dumps(record))
+    return cfg
+
+
+RESUME = ["MoveToCorner", "--agent", "state", "--n-demos", "2", "--eval-episodes", "2", "--epochs", "3", "--seeds", "2",
+          "--no-progress", "--no-gif", "--jobs", "1", "--resume"]
+
+
+def test_resume_reports_reused_seeds_and_checks_their_policy_hashes(tmp_path, capsys):
+    out = tmp_path / "run"
+    _finished_seeds(out)
+    script = _script()
+    assert script.main([*RESUME, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert f"2 of 2 seeds reused from earlier runs in {out} (seeds 0, 1)" in captured.out
+    assert captured.out.strip().splitlines()[-1] == "demo_score=0.5000 testjitter_score=0.5000"
+    assert captured.err.count("matches its recorded sha256") == 2
+    # a policy file changed after its seed was evaluated is refused
+    policy = out / "policies" / "MoveToCorner-state-seed1.safetensors"
+    policy.write_bytes(b"retrained elsewhere")
+    assert script.main([*RESUME, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"MoveToCorner-state-seed1\.json: policy file {re.escape(str(policy))} has sha256 [0-9a-f]{{64}}, "
+                     r"the seed file recorded [0-9a-f]{64}: the policy changed", err), err
+    # a policy file that is not here: the results are reused without it, and the output says so
+    policy.unlink()
+    assert script.main([*RESUME, "--out", str(out)]) == 0
+    assert f"seed 1: finished earlier ({out / 'seeds' / 'MoveToCorner-state-seed1.json'}); its policy {policy} is not " \
+           "on this machine: results reused without the policy" in capsys.readouterr().err
+
+
+def test_resume_reads_old_seed_files_without_hashes_and_refuses_foreign_ones(tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = _finished_seeds(out, hashes=False)
+    script = _script()
+    assert script.main([*RESUME, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "2 of 2 seeds reused from earlier runs" in captured.out
+    assert captured.err.count("its hash could not be checked (the seed file records none)") == 2
+    # a run folder moved elsewhere: policies are found under OUT/policies by name
+    moved = tmp_path / "moved"
+    out.rename(moved)
+    assert script.main([*RESUME, "--out", str(moved)]) == 0
+    assert f"policy {moved / 'policies' / 'MoveToCorner-state-seed0.safetensors'} found" in capsys.readouterr().err
+    records = moved / "seeds"
+    seed1 = records / "MoveToCorner-state-seed1.json"
+    seed1.write_text((records / "MoveToCorner-state-seed0.json").read_text())  # seed 0's file under seed 1's name
+    assert script.main([*RESUME, "--out", str(moved)]) == 2
+    assert f"{seed1}: expected the seed file of seed 1, got one of seed 0" in capsys.readouterr().err
+    seed1.write_text('{"settings": ')
+    assert script.main([*RESUME, "--out", str(moved)]) == 2
+    assert f"{seed1}: expected a seed file (JSON), could not read it (JSONDecodeError" in capsys.readouterr().err
+    from mint_rl.experiments.magical_bc import seed_settings
+
+    seed1.write_text(json.dumps({"settings": {**seed_settings(cfg), "extra_knob": 1}, "seed": 1, "scores": {},
+                                 "seconds": 1.0}))
+    assert script.main([*RESUME, "--out", str(moved)]) == 2
+    assert "was written with other settings (extra_knob)" in capsys.readouterr().err

@@ -166,3 +166,33 @@ def test_pickles_are_never_executed(tmp_path):
     with pytest.raises(CheckpointError):
         MintDetector.from_pretrained(evil_pt)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_detector_checkpoint_with_non_finite_weights_is_refused(tmp_path, trained_model, bad):
+    state = trained_model.state_dict()
+    name = next(k for k in state if k.endswith("weight") and state[k].is_floating_point())
+    with torch.no_grad():
+        dict(trained_model.named_parameters())[name].view(-1)[3] = bad
+    path = trained_model.save_pretrained(tmp_path / "diverged.safetensors")
+    with pytest.raises(CheckpointError, match=rf"diverged\.safetensors: tensor '{name}' holds 1 non-finite"):
+        MintDetector.from_pretrained(path)
+
+
+def test_policy_file_with_non_finite_weights_is_refused(tmp_path):
+    import gymnasium as gym
+    import numpy as np
+
+    from mint_rl.policies import MintGraphPolicy
+    from mint_rl.policies.serialization import load_policy
+
+    space = gym.spaces.Box(-1.0, 1.0, (2, 3, 3), np.float32)
+    policy = MintGraphPolicy(space, gym.spaces.Discrete(4), lambda _: 1e-3)
+    path = policy.save(tmp_path / "ok.safetensors")
+    assert isinstance(load_policy(path), MintGraphPolicy)
+    name, param = next(iter(policy.action_net.named_parameters()))
+    with torch.no_grad():
+        param.view(-1)[0] = float("nan")
+    path = policy.save(tmp_path / "nan.safetensors")
+    with pytest.raises(CheckpointError, match=rf"nan\.safetensors: tensor 'action_net\.{name}' holds 1 non-finite"):
+        load_policy(path)

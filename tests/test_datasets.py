@@ -187,3 +187,131 @@ def test_video_without_imageio_ffmpeg_says_what_is_missing(tmp_path, monkeypatch
         read_video(tmp_path / "b.mp4")
     write_video(frames, tmp_path / "c.gif", fps=5)  # GIF needs no ffmpeg
     assert read_video(tmp_path / "c.gif")[0].shape == (2, 8, 8, 3)
+
+
+# ------------------------------------------------------------------ clip files that must fail loudly
+
+
+def _saved(tmp_path, **kwargs):
+    _, meta = save_clip(ramp_clip(name="c"), tmp_path, **kwargs)
+    return meta
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda meta: meta.write_text('{"format": "mint_rl.clip", "vers'), r"c\.json: expected clip metadata in JSON"),
+    (lambda meta: meta.write_bytes(b"\xff\xfe\x00garbage"), r"c\.json: expected clip metadata in JSON"),
+    (lambda meta: meta.write_text("[1, 2]"), r"c\.json: expected a JSON object, got list"),
+    (lambda meta: meta.with_suffix(".npz").unlink(), r"c\.npz: expected the clip's arrays next to its \.json"),
+    (lambda meta: meta.with_suffix(".npz").write_bytes(meta.with_suffix(".npz").read_bytes()[:100]),
+     r"c\.npz: corrupted or truncated clip arrays"),
+    (lambda meta: meta.with_suffix(".npz").write_bytes(b"not a zip file at all"), r"c\.npz: corrupted or truncated"),
+])
+def test_corrupt_or_missing_clip_files_raise_clip_format_error(tmp_path, damage, message):
+    from mint_rl.data.io import ClipFormatError, load_clip
+
+    meta = _saved(tmp_path)
+    damage(meta)
+    with pytest.raises(ClipFormatError, match=message):
+        load_clip(meta)
+
+
+def test_clip_with_missing_entries_raises_clip_format_error(tmp_path):
+    from mint_rl.data.io import ClipFormatError, load_clip
+
+    meta_path = _saved(tmp_path)
+    npz = meta_path.with_suffix(".npz")
+    meta = json.loads(meta_path.read_text())
+    with np.load(npz) as z:
+        arrays = {k: z[k] for k in z.files}
+    # a metadata entry missing
+    broken = {k: v for k, v in meta.items() if k != "num_frames"}
+    meta_path.write_text(json.dumps(broken))
+    with pytest.raises(ClipFormatError, match=r"c\.json: expected the entries .* missing \['num_frames'\]"):
+        load_clip(meta_path)
+    meta_path.write_text(json.dumps({**meta, "height": "8"}))
+    with pytest.raises(ClipFormatError, match=r"c\.json: expected non-negative integers .* got \{'height': '8'\}"):
+        load_clip(meta_path)
+    meta_path.write_text(json.dumps(meta))
+    # the masks the metadata announces are missing
+    np.savez_compressed(npz, frames=arrays["frames"])
+    with pytest.raises(ClipFormatError, match=r"c\.npz: expected 'masks' \(the metadata says has_masks\), got only \['frames'\]"):
+        load_clip(meta_path)
+    # no frames at all
+    np.savez_compressed(npz, masks=arrays["masks"])
+    with pytest.raises(ClipFormatError, match=r"c\.json: expected frames in the npz or a 'frames_file', got neither"):
+        load_clip(meta_path)
+    # a listed track missing
+    meta_path.write_text(json.dumps({**meta, "tracks": ["pixel_xy"]}))
+    np.savez_compressed(npz, **arrays)
+    with pytest.raises(ClipFormatError, match=r"c\.npz: expected the tracks \['pixel_xy'\].*missing \['track_pixel_xy'\]"):
+        load_clip(meta_path)
+    # frames that disagree with the metadata
+    meta_path.write_text(json.dumps({**meta, "num_frames": 7}))
+    with pytest.raises(ClipFormatError, match=r"c\.json: expected uint8 frames of shape \(7, 8, 10, 3\) .* got uint8 \(6, 8, 10, 3\)"):
+        load_clip(meta_path)
+    meta_path.write_text(json.dumps(meta))
+    np.savez_compressed(npz, **{**arrays, "masks": arrays["masks"][:, :4]})
+    with pytest.raises(ClipFormatError, match=r"c\.npz: Clip\.masks: expected shape \(6, 8, 10\), got \(6, 4, 10\)"):
+        load_clip(meta_path)
+    assert issubclass(ClipFormatError, ValueError)
+    with pytest.raises(FileNotFoundError, match="clip metadata: expected an existing file"):
+        load_clip(tmp_path / "nothing.json")
+
+
+def test_clip_dir_with_a_missing_frames_file_or_npz_raises(tmp_path):
+    from mint_rl.data.io import ClipFormatError, clip_files, load_clip
+
+    meta = _saved(tmp_path / "npy", frames_format="npy")
+    (meta.parent / "c.frames.npy").unlink()
+    with pytest.raises(ClipFormatError, match=r"c\.json: expected its frames file .*c\.frames\.npy, the file does not exist"):
+        load_clip(meta)
+    other = _saved(tmp_path / "pair")
+    save_clip(ramp_clip(name="d"), other.parent)
+    (other.parent / "d.npz").unlink()
+    with pytest.raises(ClipFormatError, match=r"d\.npz: expected the arrays of clip .*d\.json, the file does not exist"):
+        load_clip_dir(other.parent)
+    # a folder of videos with a JSON note is no clip directory: no clips, no error
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "notes.json").write_text("{}")
+    assert clip_files(tmp_path / "videos") == []
+
+
+def _show_clip():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "scripts" / "show_clip.py"
+    spec = importlib.util.spec_from_file_location("show_clip_errors", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_show_clip_refuses_a_bad_index_and_clips_missing_keys(tmp_path, capsys):
+    script = _show_clip()
+    save_clip(ramp_clip(name="a"), tmp_path / "clips")
+    save_clip(ramp_clip(name="b"), tmp_path / "clips")
+    common = ["--clip-dir", str(tmp_path / "clips"), "--out", str(tmp_path / "out")]
+    for index in ("2", "-1"):
+        with pytest.raises(SystemExit) as exit_info:
+            script.main([*common, "--index", index])
+        assert exit_info.value.code == 2
+        assert f"--index: expected 0..1 (2 clips in {tmp_path / 'clips'}), got {index}" in capsys.readouterr().err
+    with np.load(tmp_path / "clips" / "b.npz") as z:
+        np.savez_compressed(tmp_path / "clips" / "b.npz", masks=z["masks"])  # frames gone
+    with pytest.raises(SystemExit):
+        script.main([*common, "--index", "1"])
+    err = capsys.readouterr().err
+    assert "b.json: expected frames in the npz or a 'frames_file', got neither" in err
+    np.savez(tmp_path / "kp.npz", points=np.zeros((6, 2, 2)))
+    with pytest.raises(SystemExit):
+        script.main([*common, "--keypoints", str(tmp_path / "kp.npz")])
+    assert "expected an entry 'keypoints' (T, K, 2), got ['points']" in capsys.readouterr().err
+    np.savez(tmp_path / "kp.npz", keypoints=np.zeros((5, 2, 2)))
+    with pytest.raises(SystemExit):
+        script.main([*common, "--keypoints", str(tmp_path / "kp.npz")])
+    assert "expected keypoints of shape (6, K, 2), got (5, 2, 2)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.main([*common, "--png-frames", "0", "6"])
+    assert "--png-frames: expected frame numbers in 0..5, got [6]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written

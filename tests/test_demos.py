@@ -183,10 +183,6 @@ def test_load_human_demos():
     np.testing.assert_array_equal(trajectory_scores(trajs), [1.0, 1.0])
     both = load_human_demos(HUMAN_DEMOS / "move-to-region", view="both", resolution=24, limit=1)
     assert isinstance(both[0].obs, types.DictObs) and both[0].obs.get("ego").shape == (41, 24, 24, 3)
-    with pytest.raises(ValueError, match="MoveToCorner"):
-        load_human_demos(HUMAN_DEMOS, "MoveToKorner")
-    with pytest.raises(ValueError, match="allo"):
-        load_human_demos(HUMAN_DEMOS, "MoveToRegion", view="top")
 
 
 @needs_human_demos
@@ -252,3 +248,134 @@ def test_make_demos_script(tmp_path, capsys):
     assert sum(line.startswith("episode") for line in lines) == 2
     loaded = load_demo_set(tmp_path / "MoveToRegion-TestJitter-v0.npz")
     assert loaded.metadata["seeds"] == [3, 4] and len(loaded.trajectories) == 2
+
+
+# ---------------------------------------------------------------------------------- human demo files that must fail loudly
+# Small fake MAGICAL demo files (same pickle structure as the real ones: a dict holding a
+# milbench MILBenchTrajectory of int64 actions and a list of OrderedDict allo/ego frames), so
+# these tests need no ../shared/magical-demos.
+
+
+@pytest.fixture
+def write_fake_demo(monkeypatch):
+    """``write(path, n_acts=3, n_frames=None, size=16, ...)`` writes a fake MAGICAL demo ``.pkl.gz``."""
+    import collections
+    import gzip
+    import pickle
+    import sys
+    import types
+    from typing import Any, NamedTuple
+
+    module_name = "milbench.baselines.saved_trajectories"
+    for name in ("milbench", "milbench.baselines", module_name):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+
+    class MILBenchTrajectory(NamedTuple):
+        acts: Any
+        obs: Any
+        rews: Any
+        infos: Any
+
+    MILBenchTrajectory.__module__, MILBenchTrajectory.__qualname__ = module_name, "MILBenchTrajectory"
+    sys.modules[module_name].MILBenchTrajectory = MILBenchTrajectory
+
+    def write(path, n_acts=3, n_frames=None, size=16, env_name="MoveToRegion-Demo-v0", score=1.0, views=("allo", "ego")):
+        rng = np.random.default_rng(0)
+        n_frames = n_acts + 1 if n_frames is None else n_frames
+        obs = [collections.OrderedDict((v, rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for v in views)
+               for _ in range(n_frames)]
+        traj = MILBenchTrajectory(acts=rng.integers(0, 18, n_acts).astype(np.int64), obs=obs, rews=[0.0] * n_acts,
+                                  infos=[{"eval_score": 0.0}] * n_acts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wb") as fh:
+            pickle.dump({"trajectory": traj, "score": score, "env_name": env_name}, fh, protocol=4)
+        return path
+
+    return write
+
+
+def test_fake_human_demo_loads_like_a_real_one(tmp_path, write_fake_demo):
+    import gzip
+    import pickletools
+
+    path = write_fake_demo(tmp_path / "demo-MoveToRegion-Demo-v0-000.pkl.gz", n_acts=3)
+    with gzip.open(path) as fh:  # the fake references the globals the real files do
+        opcodes = {op.name for op, _, _ in pickletools.genops(fh.read())}
+    assert "STACK_GLOBAL" in opcodes
+    [traj] = load_human_demos(tmp_path, "MoveToRegion", view="allo", resolution=8)
+    assert traj.obs.shape == (4, 8, 8, 3) and traj.acts.shape == (3,) and traj.infos[-1]["eval_score"] == 1.0
+    assert traj.infos[0]["env_id"] == "MoveToRegion-Demo-v0" and traj.infos[0]["demo_path"] == str(path)
+
+
+def test_human_demo_arguments_are_checked_without_the_demo_files(tmp_path, write_fake_demo):
+    write_fake_demo(tmp_path / "demo-MoveToRegion-Demo-v0-000.pkl.gz")
+    with pytest.raises(ValueError, match="MoveToCorner"):
+        load_human_demos(tmp_path, "MoveToKorner")
+    with pytest.raises(ValueError, match=r"view: expected one of \['allo', 'ego', 'both'\], got 'top'"):
+        load_human_demos(tmp_path, "MoveToRegion", view="top")
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=f"limit: expected None or an integer >= 1, got {bad!r}"):
+            load_human_demos(tmp_path, "MoveToRegion", limit=bad)
+    with pytest.raises(FileNotFoundError, match="for task='MakeLine'"):
+        load_human_demos(tmp_path, "MakeLine")
+
+
+def test_truncated_and_corrupt_human_demos_raise_naming_the_file(tmp_path, write_fake_demo):
+    import gzip
+
+    good = write_fake_demo(tmp_path / "good" / "demo-MoveToRegion-Demo-v0-000.pkl.gz").read_bytes()
+    truncated = tmp_path / "truncated" / "demo-MoveToRegion-Demo-v0-000.pkl.gz"
+    truncated.parent.mkdir()
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(DemoFormatError, match=rf"{truncated}: not a readable MAGICAL demo, truncated or corrupt \(EOFError"):
+        load_human_demos(truncated)
+    not_gzip = tmp_path / "not-gzip.pkl.gz"
+    not_gzip.write_bytes(b"this is no gzip stream")
+    with pytest.raises(DemoFormatError, match=rf"{not_gzip}: not a readable MAGICAL demo, truncated or corrupt"):
+        load_human_demos(not_gzip)
+    bad_pickle = tmp_path / "bad-pickle.pkl.gz"
+    with gzip.open(bad_pickle, "wb") as fh:
+        fh.write(b"\x80\x04\x95garbage that is no pickle")
+    with pytest.raises(DemoFormatError, match=rf"{bad_pickle}: not a readable MAGICAL demo"):
+        load_human_demos(bad_pickle)
+    not_a_demo = tmp_path / "list.pkl.gz"
+    with gzip.open(not_a_demo, "wb") as fh:
+        fh.write(__import__("pickle").dumps([1, 2, 3]))
+    with pytest.raises(DemoFormatError, match=rf"{not_a_demo}: expected a dict with trajectory/score/env_name, got list"):
+        load_human_demos(not_a_demo)
+
+
+def test_human_demo_frames_and_actions_must_agree(tmp_path, write_fake_demo):
+    short = write_fake_demo(tmp_path / "short.pkl.gz", n_acts=3, n_frames=3)
+    with pytest.raises(DemoFormatError, match=rf"{short}: expected len\(actions\) \+ 1 = 4 frames, got 3 frames for 3 actions"):
+        load_human_demos(short)
+    ego_only = write_fake_demo(tmp_path / "ego.pkl.gz", views=("ego",))
+    with pytest.raises(DemoFormatError, match=rf"{ego_only}: frame 0: expected a dict with the views \['allo'\], got \['ego'\]"):
+        load_human_demos(ego_only, view="allo")
+
+
+def test_human_demo_pickles_may_only_reference_magical_demo_classes(tmp_path):
+    import gzip
+    import os
+    import pickle
+
+    from mint_rl.envs.demos import DemoUnpickler
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    evil = tmp_path / "evil.pkl.gz"
+    with gzip.open(evil, "wb") as fh:
+        pickle.dump({"trajectory": Exploit(), "score": 1.0, "env_name": "MoveToRegion-Demo-v0"}, fh)
+    with pytest.raises(DemoFormatError, match=rf"{evil}: refusing to unpickle the global (os|posix|nt)\.system; "
+                                              r"a MAGICAL demo file only references \["):
+        load_human_demos(evil)
+    assert not marker.exists()  # nothing of the file ran
+    with gzip.open(evil, "wb") as fh:
+        pickle.dump({"score": eval}, fh)
+    with pytest.raises(DemoFormatError, match=r"refusing to unpickle the global builtins\.eval"):
+        load_human_demos(evil)
+    assert issubclass(DemoUnpickler, pickle.Unpickler)

@@ -49,18 +49,20 @@ def test_action_id_matches_magical_flags():
         action_id(2, 0)
 
 
+# TestJitter on the contiguous seeds 0-7 (no hand-picked subset); the 50-seed means are in
+# docs/magical.md (1.000, 0.995, 0.950). The Demo variants are one fixed scene whatever the seed.
 @pytest.mark.parametrize(
     "task, variant, seeds, minimum",
     [
         ("MoveToRegion", "Demo", [0], 1.0),
-        ("MoveToRegion", "TestJitter", [0, 1, 2, 3], 0.95),
-        ("MoveToCorner", "Demo", [0], 0.9),
-        ("MoveToCorner", "TestJitter", [0, 1, 2, 3], 0.9),
+        ("MoveToRegion", "TestJitter", list(range(8)), 1.0),
+        ("MoveToCorner", "Demo", [0], 1.0),
+        ("MoveToCorner", "TestJitter", list(range(8)), 0.875),
         ("MakeLine", "Demo", [0], 1.0),
-        ("MakeLine", "TestJitter", [0, 3, 4, 6], 0.7),
+        ("MakeLine", "TestJitter", list(range(8)), 0.875),
     ],
 )
-def test_expert_scores_on_a_few_seeds(task, variant, seeds, minimum):
+def test_expert_scores_on_contiguous_seeds(task, variant, seeds, minimum):
     scores = _scores(task, variant, seeds)
     assert np.mean(scores) >= minimum, scores
 

@@ -215,3 +215,21 @@ def test_imp_stand_in_when_python_has_no_imp(monkeypatch):
     import imp  # noqa: F811
 
     assert imp.is_frozen("__main__") is False and imp.is_frozen("_frozen_importlib") is True
+
+
+def test_float_actions_and_stepping_before_reset_are_refused(close_after):
+    from gymnasium.error import ResetNeeded
+
+    env = make_magical_env("MoveToRegion", view="state")
+    close_after(env)
+    with pytest.raises(ResetNeeded, match=r"MoveToRegion-Demo-v0: expected reset\(\) before the first step\(\), got step\(3\)"):
+        env.step(3)
+    env.reset(seed=0)
+    for bad, kind in [(3.0, "float"), (np.float32(3), "float32"), (True, "bool"), ("3", "str"),
+                      (np.array([3]), r"ndarray of int64 \(1,\)"), (np.array(3.0), r"ndarray of float64 \(\)")]:
+        with pytest.raises(TypeError, match=rf"action: expected an integer in \[0, 18\), got .* \({kind}\)"):
+            env.step(bad)
+    with pytest.raises(ValueError, match=r"action: expected an integer in \[0, 18\), got -1"):
+        env.step(-1)
+    for good in (3, np.int64(3), np.array(3), np.uint8(3)):
+        env.step(good)

@@ -181,3 +181,96 @@ def test_train_script_loss_overrides_are_typed_and_checked():
             module._loss_overrides(bad)
     with pytest.raises(SystemExit, match="expected a float"):
         module._loss_overrides(["kappa=high"])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--generate", "0"], "--generate: expected a number of clips >= 1, got 0"),
+    (["--generate", "-3"], "--generate: expected a number of clips >= 1, got -3"),
+    (["--keypoint-area", "nan"], "--keypoint-area: expected a finite area > 0 in pixels, got nan"),
+    (["--keypoint-area", "inf"], "--keypoint-area: expected a finite area > 0 in pixels, got inf"),
+    (["--keypoint-area", "0"], "--keypoint-area: expected a finite area > 0 in pixels, got 0.0"),
+    (["--keypoint-area", "-5"], "--keypoint-area: expected a finite area > 0 in pixels, got -5.0"),
+])
+def test_eval_keypoints_refuses_bad_counts_and_areas(tmp_path, capsys, argv, message):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "eval_keypoints.py"
+    spec = importlib.util.spec_from_file_location("eval_keypoints_errors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit) as exit_info:
+        module.main([*argv, "--out", str(tmp_path / "eval")])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# resuming from damaged checkpoints
+
+
+def _checkpointed_run(out) -> Path:
+    """A 4-step run with checkpoints step_0000002 and step_0000004 (latest)."""
+    _trainer(out, steps=4, checkpoint_every=2).fit()
+    root = out / "checkpoints"
+    assert sorted(p.name for p in root.glob("step_*")) == ["step_0000002", "step_0000004"]
+    return root
+
+
+@pytest.mark.parametrize("pointer,why", [
+    (b"\x00\xffgarbage", "is unreadable"),
+    (b"../../etc\n", r"is corrupt: expected a name like step_0000100, got '../../etc'"),
+    (b"step_0000009\n", r"names step_0000009, but .*step_0000009 does not exist"),
+])
+def test_resume_falls_back_to_the_newest_intact_checkpoint_when_latest_is_damaged(tmp_path, pointer, why):
+    root = _checkpointed_run(tmp_path)
+    (root / "latest").write_bytes(pointer)
+    with pytest.warns(RuntimeWarning, match=rf"latest {why}.*: falling back to .*step_0000004"):
+        assert latest_checkpoint(tmp_path).name == "step_0000004"
+    resumed = _trainer(tmp_path, steps=5)
+    with pytest.warns(RuntimeWarning, match=rf"latest {why}.*: resuming from .*step_0000004 \(step 4\) instead"):
+        result = resumed.fit(resume=True)
+    assert result.resumed_from.name == "step_0000004" and result.steps == 5
+    assert (root / "latest").read_text().strip() == "step_0000005"  # the next checkpoint repairs the pointer
+
+
+def test_resume_skips_an_unreadable_checkpoint_and_refuses_when_none_is_usable(tmp_path):
+    from mint_rl.checkpoint import CheckpointError
+
+    root = _checkpointed_run(tmp_path)
+    (root / "step_0000004" / "trainer_state.pt").write_bytes(b"truncated")
+    resumed = _trainer(tmp_path, steps=3)
+    before = _params(resumed.detector).clone()
+    with pytest.warns(RuntimeWarning, match=r"step_0000004/trainer_state\.pt: unreadable trainer state.*"
+                                            r"resuming from .*step_0000002 \(step 2\) instead"):
+        assert resumed.resume().name == "step_0000002"
+    assert resumed.step == 2 and not torch.equal(before, _params(resumed.detector))
+    (root / "step_0000002" / "model.safetensors").unlink()
+    fresh = _trainer(tmp_path, steps=3)
+    with pytest.raises(CheckpointError, match=r"resume: no usable checkpoint in .*checkpoints \(.*step_0000002 lacks "
+                                              r"model\.safetensors.*step_0000004/trainer_state\.pt: unreadable.*"
+                                              r"remove that folder to start afresh"):
+        fresh.fit(resume=True)
+    assert fresh.step == 0
+    assert _trainer(tmp_path / "new", steps=1).fit(resume=True).resumed_from is None  # nothing to resume: fresh start
+
+
+def test_train_script_without_held_out_clips_prints_no_metrics(tmp_path, capsys):
+    from mint_rl.viz import write_video
+
+    videos = tmp_path / "videos"  # clips without instance masks: nothing to score
+    frames = (np.arange(4)[:, None, None, None] * 40 + np.zeros((4, 32, 32, 3))).astype(np.uint8)
+    write_video(frames, videos / "a.gif", fps=5)
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_mint.py"
+    spec = importlib.util.spec_from_file_location("train_mint_no_held_out", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--preset", "magical", "--data", str(videos), "--eval-data", str(videos), "--steps", "1",
+                        "--batch-size", "1", "--num-keypoints", "2", "--out", str(tmp_path / "run"),
+                        "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    lines, err = captured.out.strip().splitlines(), captured.err
+    assert lines[-1].startswith("steps=1 frames_per_s=") and not any(line.startswith("DOP=") for line in lines)
+    assert "no held-out clips (no --eval-data or --held-out clips with instance masks): no DOP/TOP/UAK/RAK" in err

@@ -1,11 +1,15 @@
 """MintKeypointWrapper and its vector / SB3 twins, on a toy env and on MAGICAL."""
 
+import re
+
 import gymnasium as gym
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
 from mint_rl.models import DetectorConfig, MintDetector
 from mint_rl.wrappers import (
@@ -105,12 +109,35 @@ def test_graph_output(detector):
     assert fully_connected_edges(4).shape == (12, 2)
 
 
+#: The warnings the env checkers give a correct keypoint wrapper, each for a reason of the checkers'
+#: own; any other warning fails the checker tests.
+EXPECTED_CHECKER_WARNINGS = (
+    # gymnasium's check_env handed a wrapper (which is what we test) suggests env.unwrapped ...
+    "is different from the unwrapped version",
+    # ... and its check_seed_deprecation probes `env.seed` through every wrapper of the chain
+    "env.seed to get variables from other wrappers is deprecated",
+    # SB3's checker guesses "image" from any 3-D Box whose last axis is 1, 3 or 4 long: a
+    # (history, K, 3) float keypoint array is not one (SB3 itself only treats uint8 as images)
+    "is an image but its `dtype` is (float32)",
+    "is an image but the upper and lower bounds are not in [0, 255]",
+    "The minimal resolution for an image is 36x36",
+    "Treating image space as channels-last",
+)
+
+
+def _unexpected_checker_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if not any(e in str(w.message) for e in EXPECTED_CHECKER_WARNINGS)]
+
+
 def test_env_checkers(detector):
     from gymnasium.utils.env_checker import check_env
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-    check_env(MintKeypointWrapper(SquareEnv(), detector=detector), skip_render_check=True)
-    sb3_check_env(MintKeypointWrapper(SquareEnv(), detector=detector), warn=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(MintKeypointWrapper(SquareEnv(), detector=detector), skip_render_check=True)
+        sb3_check_env(MintKeypointWrapper(SquareEnv(), detector=detector), warn=True)
+    assert _unexpected_checker_warnings(caught) == []
 
 
 def test_vector_wrapper_equals_single_wrappers():
@@ -212,8 +239,11 @@ def test_magical_env_passes_checkers():
     env = MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"), detector=det)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (4, 4, 3) and obs in env.observation_space
-    check_env(env, skip_render_check=True)
-    sb3_check_env(MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"), detector=det), warn=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env, skip_render_check=True)
+        sb3_check_env(MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"), detector=det), warn=True)
+    assert _unexpected_checker_warnings(caught) == []
     frame = env.render()
     assert frame.shape == (384, 384, 3)
     env.close()
@@ -269,3 +299,130 @@ def test_benchmark_wrapper_forward_only_prints_its_machine_readable_line(capsys)
     assert list(values) == ["forward_ms", "per_env_detector_batched_over_unbatched"]
     assert all(float(v) > 0 for v in values.values())
     assert "58,725 parameters" in out[0]  # the untrained magical-preset detector
+
+
+# ------------------------------------------------------------------ inputs that must fail loudly
+
+
+class _CorruptVector(gym.vector.VectorEnvWrapper):
+    """A gymnasium VectorEnv whose observations / final observations pass through ``obs`` / ``final``."""
+
+    def __init__(self, env, obs=None, final=None):
+        super().__init__(env)
+        self.num_envs, self.single_observation_space = env.num_envs, env.single_observation_space
+        self._obs, self._final = obs or (lambda o: o), final or (lambda o: o)
+
+    def reset_wait(self, **kwargs):
+        obs, infos = self.env.reset_wait(**kwargs)
+        return self._obs(obs), infos
+
+    def step_wait(self):
+        obs, rewards, terminated, truncated, infos = self.env.step_wait()
+        if "final_observation" in infos:
+            finals = np.empty(self.num_envs, dtype=object)
+            for i, o in enumerate(infos["final_observation"]):
+                finals[i] = None if o is None else self._final(o)
+            infos["final_observation"] = finals
+        return self._obs(obs), rewards, terminated, truncated, infos
+
+
+class _CorruptVecEnv(VecEnvWrapper):
+    """An SB3 VecEnv whose observations / terminal observations pass through ``obs`` / ``final``."""
+
+    def __init__(self, venv, obs=None, final=None):
+        super().__init__(venv)
+        self._obs, self._final = obs or (lambda o: o), final or (lambda o: o)
+
+    def reset(self):
+        return self._obs(self.venv.reset())
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for info in infos:
+            if "terminal_observation" in info:
+                info["terminal_observation"] = self._final(info["terminal_observation"])
+        return self._obs(obs), rewards, dones, infos
+
+
+@pytest.fixture(scope="module")
+def random_detector():
+    return _random_detector()
+
+
+def _gym_venv(n=2, **kwargs):
+    return gym.vector.SyncVectorEnv([lambda: SquareEnv(**kwargs)] * n)
+
+
+def _sb3_venv(n=2, **kwargs):
+    return DummyVecEnv([lambda: SquareEnv(**kwargs)] * n)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "3", True, None])
+def test_history_must_be_an_integer_of_at_least_one(random_detector, bad):
+    expected = re.escape(f"history: expected an integer >= 1, got {bad!r} ({type(bad).__name__})")
+    with pytest.raises(ValueError, match=expected):
+        MintKeypointWrapper(SquareEnv(), detector=random_detector, history=bad)
+    with pytest.raises(ValueError, match=expected):
+        MintKeypointVectorWrapper(_gym_venv(), detector=random_detector, history=bad)
+    with pytest.raises(ValueError, match=expected):
+        MintKeypointVecEnv(_sb3_venv(), detector=random_detector, history=bad)
+    assert MintKeypointWrapper(SquareEnv(), detector=random_detector, history=np.int64(2)).history == 2
+
+
+def test_keypoint_count_mismatch_is_refused_by_every_wrapper(random_detector):
+    expected = r"detector: expected 5 keypoints \(num_keypoints\), the detector has 3"
+    with pytest.raises(ValueError, match=expected):
+        MintKeypointVectorWrapper(_gym_venv(), detector=random_detector, num_keypoints=5)
+    with pytest.raises(ValueError, match=expected):
+        MintKeypointVecEnv(_sb3_venv(), detector=random_detector, num_keypoints=5)
+    for bad in ("3", 2.0, 0):
+        with pytest.raises(ValueError, match=re.escape(f"num_keypoints: expected None or an integer >= 1, got {bad!r}")):
+            MintKeypointVectorWrapper(_gym_venv(), detector=random_detector, num_keypoints=bad)
+    assert MintKeypointVecEnv(_sb3_venv(), detector=random_detector, num_keypoints=3).observation_space.shape == (4, 3, 3)
+
+
+@pytest.mark.parametrize("corrupt,got", [
+    (lambda o: o.astype(np.float32), r"got float32 \(2, 48, 48, 3\)"),
+    (lambda o: o[:, :40], r"got uint8 \(2, 40, 48, 3\)"),
+    (lambda o: o[:1], r"got uint8 \(1, 48, 48, 3\)"),  # one observation for two sub-envs
+])
+def test_vector_wrappers_refuse_observations_of_another_dtype_or_shape(random_detector, corrupt, got):
+    expected = r"observations of the sub-envs at reset: expected uint8 \(2, 48, 48, 3\), " + got
+    venv = MintKeypointVectorWrapper(_CorruptVector(_gym_venv(), obs=corrupt), detector=random_detector)
+    with pytest.raises(ValueError, match=expected):
+        venv.reset(seed=0)
+    vec = MintKeypointVecEnv(_CorruptVecEnv(_sb3_venv(), obs=corrupt), detector=random_detector)
+    with pytest.raises(ValueError, match=expected):
+        vec.reset()
+
+
+def test_vector_wrappers_refuse_a_dict_without_the_image_key(random_detector):
+    drop = lambda o: {"ego": o["ego"]}  # noqa: E731
+    expected = r"expected a Dict observation with the image key 'allo', got a Dict with keys \['ego'\]"
+    venv = MintKeypointVectorWrapper(_CorruptVector(_gym_venv(dict_obs=True), obs=drop), detector=random_detector)
+    with pytest.raises(ValueError, match="observations of the sub-envs at reset: " + expected):
+        venv.reset(seed=0)
+    vec = MintKeypointVecEnv(_CorruptVecEnv(_sb3_venv(dict_obs=True), obs=drop), detector=random_detector)
+    with pytest.raises(ValueError, match=expected):
+        vec.reset()
+    single = MintKeypointWrapper(SquareEnv(dict_obs=True), detector=random_detector)
+    single.reset(seed=0)
+    with pytest.raises(ValueError, match="observation: " + expected):
+        single.observation({"ego": np.zeros((48, 48, 3), np.uint8)})
+    with pytest.raises(ValueError, match=r"observation\['allo'\]: expected uint8 \(48, 48, 3\), got uint8 \(48, 48\)"):
+        single.observation({"allo": np.zeros((48, 48), np.uint8)})
+
+
+def test_final_and_terminal_observations_of_the_wrong_shape_are_refused(random_detector):
+    cut = lambda o: o[:10]  # noqa: E731
+    venv = MintKeypointVectorWrapper(_CorruptVector(_gym_venv(episode_steps=1), final=cut), detector=random_detector)
+    venv.reset(seed=0)
+    with pytest.raises(ValueError, match=r"infos\['final_observation'\]\[0\]: expected uint8 \(48, 48, 3\), "
+                                         r"got uint8 \(10, 48, 3\)"):
+        venv.step(np.zeros(2, np.int64))
+    vec = MintKeypointVecEnv(_CorruptVecEnv(_sb3_venv(episode_steps=1), final=lambda o: o.astype(np.float64)),
+                             detector=random_detector)
+    vec.reset()
+    with pytest.raises(ValueError, match=r"infos\[0\]\['terminal_observation'\]: expected uint8 \(48, 48, 3\), "
+                                         r"got float64 \(48, 48, 3\)"):
+        vec.step(np.zeros(2, np.int64))

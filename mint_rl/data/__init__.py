@@ -8,6 +8,7 @@ from mint_rl.data.clevrer import decode_rle, load_clevrer, load_clevrer_video
 from mint_rl.data.clip import Clip
 from mint_rl.data.datasets import VideoWindowDataset, split_by_video
 from mint_rl.data.io import (
+    ClipFormatError,
     clips_from_arrays,
     load_clip,
     load_clip_dir,
@@ -24,6 +25,7 @@ from mint_rl.data.synthetic import (
 
 __all__ = [
     "CLEVRER_LIKE_PRESETS",
+    "ClipFormatError",
     "ClevrerLikeConfig",
     "Clip",
     "VideoWindowDataset",

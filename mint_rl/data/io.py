@@ -10,11 +10,16 @@ Clip directory format (``CLIP_FORMAT_VERSION`` = 1), one pair of files per clip:
   "height", "width", "has_masks", "objects": [...], "tracks": [keys], "frames_file": null |
   "<name>.frames.npy" | "<name>.mp4"}``;
 - optionally ``dataset.json`` describing how the directory was made (generator config, seeds).
+
+Reading a clip whose files are corrupt, truncated, missing or incomplete raises one error type,
+:class:`ClipFormatError` (a ``ValueError``), whose message names the file.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -80,42 +85,131 @@ def save_clip(clip: Clip, directory: str | Path, frames_format: str = "npz") -> 
     return npz_path, json_path
 
 
+class ClipFormatError(ValueError):
+    """A clip file exists but cannot be read: corrupt or truncated JSON/npz/npy, a missing
+    ``.npz`` or frames file, missing entries, or contents that disagree with the metadata.
+    The message names the file."""
+
+
+#: Metadata entries every clip ``.json`` must hold (:func:`save_clip` writes them all).
+_REQUIRED_META = ("format", "version", "name", "fps", "num_frames", "height", "width")
+_NPZ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError)
+
+
+def _read_meta(json_path: Path) -> dict[str, Any]:
+    """The checked metadata of a clip's ``.json`` (format, version and required entries)."""
+    if not json_path.is_file():
+        raise FileNotFoundError(f"clip metadata: expected an existing file, got {json_path}")
+    try:
+        meta = json.loads(json_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ClipFormatError(f"{json_path}: expected clip metadata in JSON, got unreadable text "
+                              f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(meta, dict):
+        raise ClipFormatError(f"{json_path}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format") != "mint_rl.clip":
+        raise ClipFormatError(f"{json_path}: expected format 'mint_rl.clip', got {meta.get('format')!r}")
+    if meta.get("version") != CLIP_FORMAT_VERSION:
+        raise ClipFormatError(f"{json_path}: expected version {CLIP_FORMAT_VERSION}, got {meta.get('version')!r}")
+    missing = [k for k in _REQUIRED_META if k not in meta]
+    if missing:
+        raise ClipFormatError(f"{json_path}: expected the entries {list(_REQUIRED_META)}, missing {missing}")
+    sizes = ("num_frames", "height", "width")
+    bad = {k: meta[k] for k in sizes if isinstance(meta[k], bool) or not isinstance(meta[k], int) or meta[k] < 0}
+    if bad:
+        raise ClipFormatError(f"{json_path}: expected non-negative integers for {list(sizes)}, got {bad}")
+    return meta
+
+
+def _read_npz(npz_path: Path) -> dict[str, np.ndarray]:
+    """Every array of a clip's ``.npz`` (read and CRC-checked now, no pickles)."""
+    if not npz_path.is_file():
+        raise ClipFormatError(f"{npz_path}: expected the clip's arrays next to its .json, the file does not exist")
+    try:
+        with np.load(npz_path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except _NPZ_ERRORS as exc:
+        raise ClipFormatError(f"{npz_path}: corrupted or truncated clip arrays ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_frames_file(json_path: Path, meta: dict[str, Any], mmap: bool) -> np.ndarray:
+    """The frames of a clip stored in ``meta["frames_file"]`` (``.npy`` or a video)."""
+    frames_file = meta.get("frames_file")
+    if not frames_file:
+        raise ClipFormatError(f"{json_path}: expected frames in the npz or a 'frames_file', got neither")
+    path = json_path.parent / str(frames_file)
+    if not path.is_file():
+        raise ClipFormatError(f"{json_path}: expected its frames file {path}, the file does not exist")
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        frames, _ = read_video(path)
+    except (OSError, ValueError, EOFError, RuntimeError) as exc:
+        raise ClipFormatError(f"{path}: corrupted or truncated frames ({type(exc).__name__}: {exc})") from exc
+    return frames[: meta["num_frames"], : meta["height"], : meta["width"]]  # mp4 pads odd sizes
+
+
 def load_clip(json_path: str | Path, mmap: bool = False) -> Clip:
     """Read one clip from its ``.json`` metadata file (the ``.npz`` lies next to it).
 
+    Everything is checked against the metadata: the frames' shape ``(num_frames, height,
+    width, 3)`` uint8, the masks when ``has_masks``, every listed track.
+
     Args:
         mmap: memory-map frames stored as ``.frames.npy`` (read-only; windows are read on access).
+
+    Raises:
+        FileNotFoundError: no ``.json`` at ``json_path``.
+        ClipFormatError: (a ``ValueError``) anything else wrong with the clip's files; the
+            message names the file.
     """
     json_path = Path(json_path)
-    meta = json.loads(json_path.read_text())
-    if meta.get("format") != "mint_rl.clip":
-        raise ValueError(f"{json_path}: expected format 'mint_rl.clip', got {meta.get('format')!r}")
-    if meta.get("version") != CLIP_FORMAT_VERSION:
-        raise ValueError(f"{json_path}: expected version {CLIP_FORMAT_VERSION}, got {meta.get('version')!r}")
-    with np.load(json_path.with_suffix(".npz")) as data:
-        masks = data["masks"] if "masks" in data.files else None
-        tracks = {k[len("track_"):]: data[k] for k in data.files if k.startswith("track_")}
-        frames = data["frames"] if "frames" in data.files else None
-    if frames is None:
-        frames_file = meta.get("frames_file")
-        if not frames_file:
-            raise ValueError(f"{json_path}: expected frames in the npz or a 'frames_file', got neither")
-        if frames_file.endswith(".npy"):
-            frames = np.load(json_path.parent / frames_file, mmap_mode="r" if mmap else None)
-        else:
-            frames, _ = read_video(json_path.parent / frames_file)
-            frames = frames[: meta["num_frames"], : meta["height"], : meta["width"]]  # mp4 pads odd sizes
-    return Clip(frames=frames, masks=masks, name=meta["name"], fps=meta["fps"],
-                objects=meta.get("objects", []), tracks=tracks)
+    meta = _read_meta(json_path)
+    npz_path = json_path.with_suffix(".npz")
+    arrays = _read_npz(npz_path)
+    frames = arrays["frames"] if "frames" in arrays else _read_frames_file(json_path, meta, mmap)
+    masks = arrays.get("masks")
+    tracks = {k[len("track_"):]: v for k, v in arrays.items() if k.startswith("track_")}
+    if meta.get("has_masks") and masks is None:
+        raise ClipFormatError(f"{npz_path}: expected 'masks' (the metadata says has_masks), got only {sorted(arrays)}")
+    missing = sorted(set(meta.get("tracks", [])) - set(tracks))
+    if missing:
+        raise ClipFormatError(f"{npz_path}: expected the tracks {meta.get('tracks')} of the metadata, "
+                              f"missing {['track_' + k for k in missing]}")
+    want = (meta["num_frames"], meta["height"], meta["width"], 3)
+    if tuple(frames.shape) != tuple(want) or frames.dtype != np.uint8:
+        raise ClipFormatError(f"{json_path}: expected uint8 frames of shape {want} (from the metadata), "
+                              f"got {frames.dtype} {tuple(frames.shape)}")
+    try:
+        return Clip(frames=frames, masks=masks, name=meta["name"], fps=meta["fps"],
+                    objects=meta.get("objects", []), tracks=tracks)
+    except (TypeError, ValueError) as exc:
+        raise ClipFormatError(f"{npz_path}: {exc}") from exc
 
 
 def clip_files(directory: str | Path) -> list[Path]:
-    """The clip metadata files of a clip directory, sorted by name."""
+    """The clip metadata files of a clip directory, sorted by name.
+
+    A folder is a clip directory when it holds ``dataset.json`` or at least one
+    ``<name>.json`` + ``<name>.npz`` pair; there every other ``*.json`` is a clip too, and one
+    whose ``.npz`` is missing is an error. Any other folder (e.g. a user's videos with a JSON
+    note) has no clip files: ``[]``.
+
+    Raises:
+        FileNotFoundError: ``directory`` is not a folder.
+        ClipFormatError: a clip directory with a ``<name>.json`` whose ``<name>.npz`` is missing.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"clip directory: expected an existing folder, got {directory}")
-    return sorted(p for p in directory.glob("*.json")
-                  if p.name != "dataset.json" and p.with_suffix(".npz").exists())
+    metas = sorted(p for p in directory.glob("*.json") if p.name != "dataset.json")
+    complete = [p for p in metas if p.with_suffix(".npz").exists()]
+    if complete or (directory / "dataset.json").is_file():
+        orphans = [p for p in metas if p not in complete]
+        if orphans:
+            raise ClipFormatError(f"{orphans[0].with_suffix('.npz')}: expected the arrays of clip {orphans[0]}, "
+                                  f"the file does not exist ({len(orphans)} clip(s) of {directory} lack their .npz)")
+    return complete
 
 
 def load_clip_dir(directory: str | Path, limit: int | None = None, mmap: bool = False) -> list[Clip]:
@@ -123,6 +217,10 @@ def load_clip_dir(directory: str | Path, limit: int | None = None, mmap: bool = 
 
     Masks keep their stored dtype (uint8 for fewer than 256 ids). ``mmap=True`` memory-maps
     frames stored as ``.npy`` (see :func:`save_clip`), so large datasets need little RAM.
+
+    Raises:
+        FileNotFoundError: not a folder, or no clip in it.
+        ClipFormatError: a clip that cannot be read (:func:`load_clip`), or a ``.json`` without its ``.npz``.
 
     Example:
         >>> import tempfile
@@ -134,6 +232,8 @@ def load_clip_dir(directory: str | Path, limit: int | None = None, mmap: bool = 
     files = clip_files(directory)
     if not files:
         raise FileNotFoundError(f"{directory}: expected <name>.json + <name>.npz clip files, found none")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit: expected None or an integer >= 1, got {limit!r}")
     return [load_clip(p, mmap=mmap) for p in files[:limit]]
 
 

@@ -55,6 +55,9 @@ __all__ = [
     "replay_human_demo",
     "trajectory_scores",
     "DemoFormatError",
+    "read_demo_metadata",
+    "HumanTrajectory",
+    "DemoUnpickler",
 ]
 
 _LAZY = {
@@ -74,6 +77,9 @@ _LAZY = {
     "replay_human_demo": "mint_rl.envs.demos",
     "trajectory_scores": "mint_rl.envs.demos",
     "DemoFormatError": "mint_rl.envs.demos",
+    "read_demo_metadata": "mint_rl.envs.demos",
+    "HumanTrajectory": "mint_rl.envs.demos",
+    "DemoUnpickler": "mint_rl.envs.demos",
 }
 
 

@@ -14,22 +14,25 @@ written atomically (temporary file, then rename); loading validates everything a
 returns all episodes or raises :class:`DemoFormatError` (a ValueError), never a partial list.
 
 Human demos: MAGICAL's gzip pickles (``magical.try_download_demos`` or any folder of
-``*.pkl.gz``) are converted to the requested view and resolution (area-downscaled from 384 like
+``*.pkl.gz``), read with :class:`DemoUnpickler` (only the few classes those files hold, so
+a malicious pickle runs nothing), are converted to the requested view and resolution (area-downscaled from 384 like
 MAGICAL's ``LoRes`` preprocessors). :func:`replay_human_demo` replays a demo's actions in its
 env from its start state (see there for how the start state is matched).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import pickle
+import struct
 import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -37,6 +40,8 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "DemoFormatError",
+    "DemoUnpickler",
+    "HumanTrajectory",
     "DemoSet",
     "rollout_expert",
     "expert_episode",
@@ -45,6 +50,7 @@ __all__ = [
     "save_demos",
     "load_demos",
     "load_demo_set",
+    "read_demo_metadata",
     "iter_human_demo_files",
     "load_human_demos",
     "ReplayResult",
@@ -416,6 +422,33 @@ def load_demo_set(path: PathLike) -> DemoSet:
     return DemoSet(trajs, metadata)
 
 
+def read_demo_metadata(path: PathLike) -> dict[str, Any]:
+    """The metadata of a file written by :func:`save_demos`, without reading its observations.
+
+    Cheap (one small member of the npz), for checks before loading: task (``env_id``), number
+    of episodes, observation spec, and the ``extra`` entries such as ``view``/``resolution``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        DemoFormatError: unreadable metadata, wrong format or version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no demo file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            raw = data["metadata"]
+        metadata = json.loads(bytes(raw).decode("utf-8"))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
+        raise DemoFormatError(f"{path}: missing or unreadable metadata ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        got = metadata.get("format") if isinstance(metadata, dict) else type(metadata).__name__
+        raise DemoFormatError(f"{path}: expected format {FORMAT_NAME!r}, got {got!r}")
+    if metadata.get("version") != FORMAT_VERSION:
+        raise DemoFormatError(f"{path}: expected format version {FORMAT_VERSION}, got {metadata.get('version')!r}")
+    return metadata
+
+
 def load_demos(path: PathLike) -> list[Any]:
     """Trajectories of a file written by :func:`save_demos` (see :func:`load_demo_set`).
 
@@ -459,17 +492,125 @@ def iter_human_demo_files(source: Union[PathLike, Sequence[PathLike]], task: Opt
     return files
 
 
-def _read_human_demo(path: Path) -> dict:
-    from mint_rl.envs._compat import import_magical
+class HumanTrajectory(NamedTuple):
+    """What a MAGICAL human demo's ``trajectory`` unpickles to (the fields of MAGICAL's
+    ``MAGICALTrajectory``, in its order): ``acts`` ``(T,)`` ints, ``obs`` ``T + 1`` dicts of
+    ``allo``/``ego`` frames, ``rews``, ``infos``."""
 
-    magical = import_magical()  # the pickles reference magical's classes
+    acts: Any
+    obs: Any
+    rews: Any
+    infos: Any
+
+
+def _numpy_reconstruct() -> Any:
+    """numpy's array-unpickling helper (``numpy._core`` in numpy 2, ``numpy.core`` before)."""
     try:
-        demo = next(iter(magical.load_demos([str(path)])))
-    except (OSError, EOFError, zlib.error, pickle.UnpicklingError, StopIteration, AttributeError) as exc:
-        raise DemoFormatError(f"{path}: not a readable MAGICAL demo ({type(exc).__name__}: {exc})") from exc
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+    return _reconstruct
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    """The only globals a MAGICAL demo pickle may reference, and what each one becomes.
+
+    Found by listing what the 78 files of MAGICAL's demo data reference (``milbench``'s
+    trajectory class, numpy arrays, ``OrderedDict``); the names MAGICAL's own loader maps to its
+    trajectory class, and numpy 2's module name for the array helper, are accepted too.
+    """
+    import collections
+
+    reconstruct = _numpy_reconstruct()
+    return {
+        ("milbench.baselines.saved_trajectories", "MILBenchTrajectory"): HumanTrajectory,
+        ("imitation.util.rollout", "Trajectory"): HumanTrajectory,
+        ("magical.saved_trajectories", "MAGICALTrajectory"): HumanTrajectory,
+        ("numpy.core.multiarray", "_reconstruct"): reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("collections", "OrderedDict"): collections.OrderedDict,
+    }
+
+
+class DemoUnpickler(pickle.Unpickler):
+    """Unpickles MAGICAL demo files, and nothing else: any global outside :func:`_allowed_globals`
+    (e.g. ``os.system`` in a malicious file) raises :class:`DemoFormatError` naming the file and
+    the global, before anything of it runs. MAGICAL itself need not be importable."""
+
+    def __init__(self, file: Any, path: PathLike) -> None:
+        super().__init__(file)
+        self.path = path
+        self.allowed = _allowed_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = self.allowed.get((module, name))
+        if found is None:
+            allowed = sorted(f"{m}.{n}" for m, n in self.allowed)
+            raise DemoFormatError(f"{self.path}: refusing to unpickle the global {module}.{name}; a MAGICAL demo file "
+                                  f"only references {allowed}")
+        return found
+
+
+#: What a damaged gzip or pickle stream raises while being read.
+_PICKLE_READ_ERRORS = (OSError, EOFError, zlib.error, pickle.UnpicklingError, ValueError, TypeError, IndexError,
+                       KeyError, AttributeError, MemoryError, struct.error)
+
+
+def _read_human_demo(path: Path) -> dict:
+    """One MAGICAL demo file as ``{"trajectory": HumanTrajectory, "score", "env_name"}``, checked.
+
+    Raises:
+        DemoFormatError: a truncated or corrupt file, a refused global, or contents not shaped
+            like a MAGICAL demo (the message names the file).
+    """
+    try:
+        with gzip.open(path, "rb") as fh:
+            demo = DemoUnpickler(fh, path).load()
+    except DemoFormatError:
+        raise
+    except _PICKLE_READ_ERRORS as exc:
+        raise DemoFormatError(f"{path}: not a readable MAGICAL demo, truncated or corrupt "
+                              f"({type(exc).__name__}: {exc})") from exc
     if not isinstance(demo, dict) or not {"trajectory", "score", "env_name"} <= set(demo):
-        raise DemoFormatError(f"{path}: expected a dict with trajectory/score/env_name")
+        got = sorted(map(str, demo)) if isinstance(demo, dict) else type(demo).__name__
+        raise DemoFormatError(f"{path}: expected a dict with trajectory/score/env_name, got {got}")
+    traj = demo["trajectory"]
+    if not isinstance(traj, HumanTrajectory):
+        raise DemoFormatError(f"{path}: expected a MAGICAL trajectory under 'trajectory', got {type(traj).__name__}")
+    acts = np.asarray(traj.acts)
+    if acts.ndim != 1 or not np.issubdtype(acts.dtype, np.integer):
+        raise DemoFormatError(f"{path}: expected integer actions of shape (T,), got {acts.dtype} {acts.shape}")
+    if len(acts) and (acts.min() < 0 or acts.max() >= 18):
+        raise DemoFormatError(f"{path}: expected actions in [0, 18), got values in [{acts.min()}, {acts.max()}]")
+    n_frames = len(next(iter(traj.obs.values()))) if isinstance(traj.obs, dict) and traj.obs else len(traj.obs)
+    if n_frames != len(acts) + 1:
+        raise DemoFormatError(f"{path}: expected len(actions) + 1 = {len(acts) + 1} frames, got {n_frames} frames "
+                              f"for {len(acts)} actions")
+    if not isinstance(demo["env_name"], str) or isinstance(demo["score"], bool) or \
+            not isinstance(demo["score"], (int, float, np.floating)):
+        raise DemoFormatError(f"{path}: expected a str env_name and a float score, got "
+                              f"{type(demo['env_name']).__name__} and {type(demo['score']).__name__}")
     return demo
+
+
+def _demo_frames(path: Path, raw: HumanTrajectory, view: str) -> list[dict]:
+    """The ``T + 1`` frames of a demo as dicts holding (at least) the views ``view`` needs."""
+    frames = raw.obs
+    if isinstance(frames, dict):  # dict of stacked arrays -> list of dicts
+        frames = [{k: frames[k][t] for k in frames} for t in range(len(raw.acts) + 1)]
+    keys = ("allo", "ego") if view == "both" else (view,)
+    for t, frame in enumerate(frames):
+        if not isinstance(frame, dict) or not set(keys) <= set(frame):
+            got = sorted(map(str, frame)) if isinstance(frame, dict) else type(frame).__name__
+            raise DemoFormatError(f"{path}: frame {t}: expected a dict with the views {list(keys)}, got {got}")
+        for k in keys:
+            img = frame[k]
+            if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
+                got = f"{img.dtype} {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
+                raise DemoFormatError(f"{path}: frame {t}: expected a uint8 (H, W, 3) {k!r} image, got {got}")
+    return list(frames)
 
 
 def _stack_frames(frames: np.ndarray, depth: int) -> np.ndarray:
@@ -525,7 +666,10 @@ def load_human_demos(
         ``"env_id"`` (first info also ``"demo_path"``).
 
     Raises:
-        ValueError: bad view/resolution/task; DemoFormatError for unreadable files.
+        ValueError: bad view/resolution/task, ``limit`` not None or an integer >= 1.
+        DemoFormatError: a truncated or corrupt file, one whose frames and actions disagree in
+            number, or one that references a global a MAGICAL demo never holds (files are
+            read with :class:`DemoUnpickler`, which refuses everything else).
         FileNotFoundError: nothing to load.
     """
     from imitation.data import types
@@ -537,6 +681,8 @@ def load_human_demos(
         raise ValueError(f"resolution: expected an int in [8, 384], got {resolution!r}")
     if isinstance(frame_stack, bool) or not isinstance(frame_stack, (int, np.integer)) or frame_stack < 1:
         raise ValueError(f"frame_stack: expected an int >= 1, got {frame_stack!r}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ValueError(f"limit: expected None or an integer >= 1, got {limit!r}")
     files = iter_human_demo_files(source, task)
     if limit is not None:
         files = files[: int(limit)]
@@ -544,12 +690,8 @@ def load_human_demos(
     for path in tqdm(files, desc="human demos", disable=not progress):
         demo = _read_human_demo(path)
         raw = demo["trajectory"]
-        frames = raw.obs
-        if isinstance(frames, dict):  # dict of stacked arrays -> list of dicts
-            frames = [{k: frames[k][t] for k in frames} for t in range(len(raw.acts) + 1)]
+        frames = _demo_frames(path, raw, view)
         acts = np.asarray(raw.acts, dtype=np.int64)
-        if len(frames) != len(acts) + 1:
-            raise DemoFormatError(f"{path}: {len(frames)} frames for {len(acts)} actions")
         obs = _convert_frames(frames, view, int(resolution), int(frame_stack))
         del frames, raw
         obs = types.DictObs(obs) if isinstance(obs, dict) else obs
@@ -611,9 +753,7 @@ def replay_human_demo(path: PathLike) -> ReplayResult:
     if parsed.variant != "Demo":
         raise ValueError(f"{path}: replay needs a Demo-variant demo (fixed start state), got {env_id}")
     raw = demo["trajectory"]
-    frames = raw.obs
-    if isinstance(frames, dict):
-        frames = [{k: frames[k][t] for k in frames} for t in range(len(raw.acts) + 1)]
+    frames = _demo_frames(path, raw, "allo")
     env = MagicalEnv(f"{parsed.task}-{parsed.variant}-{parsed.version}", view="allo")
     try:
         obs, _ = env.reset(seed=0)

@@ -33,6 +33,7 @@ from typing import Any, Optional, SupportsFloat
 import gymnasium
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 
 from mint_rl.envs._compat import import_magical
 from mint_rl.envs.registry import MagicalId, magical_id, parse_magical_id
@@ -181,6 +182,7 @@ class MagicalEnv(gymnasium.Env):
             else:
                 self.observation_space = img
         self._seeded = False
+        self._reset_done = False
         self._steps = 0
 
     # ------------------------------------------------------------------ helpers
@@ -220,16 +222,35 @@ class MagicalEnv(gymnasium.Env):
             self._seeded = True
         raw = self._env.reset()
         self._steps = 0
+        self._reset_done = True
         return self._convert_obs(raw), {"eval_score": 0.0}
 
+    def _check_action(self, action: Any) -> int:
+        """``action`` as an int, checked: an integer (Python, numpy, or a 0-d integer array) in
+        ``[0, n)``; floats such as ``3.0`` and bools are refused, not truncated."""
+        n = self.action_space.n
+        integer = isinstance(action, (int, np.integer)) or (
+            isinstance(action, np.ndarray) and action.ndim == 0 and np.issubdtype(action.dtype, np.integer))
+        if isinstance(action, (bool, np.bool_)) or not integer:
+            kind = type(action).__name__
+            if isinstance(action, np.ndarray):
+                kind += f" of {action.dtype} {action.shape}"
+            raise TypeError(f"action: expected an integer in [0, {n}), got {action!r} ({kind})")
+        if not 0 <= int(action) < n:
+            raise ValueError(f"action: expected an integer in [0, {n}), got {action!r}")
+        return int(action)
+
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
-        """One step; ``truncated`` is True at the step limit, when ``info["eval_score"]`` is final."""
-        try:
-            a = int(action)
-        except (TypeError, ValueError):
-            raise TypeError(f"action: expected an int in [0, {self.action_space.n}), got {action!r}") from None
-        if not 0 <= a < self.action_space.n or np.ndim(action) != 0:
-            raise ValueError(f"action: expected an int in [0, {self.action_space.n}), got {action!r}")
+        """One step; ``truncated`` is True at the step limit, when ``info["eval_score"]`` is final.
+
+        Raises:
+            gymnasium.error.ResetNeeded: ``step`` before the first ``reset``.
+            TypeError: a non-integer action (``3.0``, ``np.float32(3)``, ``True``, an array of shape ``(1,)``).
+            ValueError: an integer outside ``[0, n)``.
+        """
+        if not self._reset_done:
+            raise ResetNeeded(f"{self.env_id}: expected reset() before the first step(), got step({action!r})")
+        a = self._check_action(action)
         raw, reward, done, info = self._env.step(a)
         self._steps += 1
         out_info = {k: v for k, v in info.items() if k != "TimeLimit.truncated"}

@@ -19,6 +19,7 @@ The experiment (``scripts/bc_magical.py``):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import warnings
@@ -154,6 +155,10 @@ class BCExperimentConfig:
             raise ValueError(f"demo_noise only applies to scripted-expert demos, got demos={self.demos!r}")
         if self.demos not in ("expert", "human") and not Path(self.demos).exists():
             raise ValueError(f"demos: expected 'expert', 'human' or an existing path, got {self.demos!r} (no such file or folder)")
+        if self.demos not in ("expert", "human") and Path(self.demos).is_file() and Path(self.demos).suffix == ".npz":
+            from mint_rl.envs.demos import read_demo_metadata
+
+            check_demo_file(self, self.demos, read_demo_metadata(self.demos))
 
     @property
     def bc_epochs(self) -> int:
@@ -243,9 +248,65 @@ def frames_to_keypoint_trajectories(trajs: Sequence[Any], detector: Any, history
     return out
 
 
+def _demo_observation_needs(cfg: BCExperimentConfig) -> str:
+    """What the agent's demonstrations must hold, in words (for error messages)."""
+    if cfg.agent == "cnn":
+        return (f"uint8 frames ({RESOLUTION}, {RESOLUTION}, 12): the allocentric view at resolution {RESOLUTION} "
+                "with 4 stacked frames, as MAGICAL's -LoRes4A")
+    return (f"uint8 frames ({RESOLUTION}, {RESOLUTION}, 3): the allocentric view at resolution {RESOLUTION}, one "
+            f"frame per observation (or keypoints float32 ({cfg.history}, K, {5 if cfg.orientation else 3}))")
+
+
+def check_demo_file(cfg: BCExperimentConfig, path: Any, metadata: dict[str, Any],
+                    num_keypoints: Optional[int] = None) -> None:
+    """Refuse a demo file (:func:`mint_rl.envs.save_demos`) that does not fit the experiment.
+
+    The file must hold demonstrations of ``cfg.task``, at least ``cfg.n_demos`` of them, in the
+    observation format the agent learns from: for the CNN, ``(96, 96, 12)`` uint8 frames (the
+    allocentric view, 4 stacked frames, ``-LoRes4A``); for MINT, ``(96, 96, 3)`` uint8
+    allocentric frames, or keypoint observations ``(history, K, F)`` float32 (``K`` checked when
+    ``num_keypoints`` is given). A ``view`` entry in the metadata (``make_demos.py`` writes it)
+    must be ``"allo"``.
+
+    Raises:
+        ValueError: another task, fewer episodes, or another view, resolution or frame stack;
+            the message names the file, what it holds and what the agent needs.
+    """
+    from mint_rl.envs.registry import parse_magical_id
+
+    env_id = metadata.get("env_id")
+    try:
+        task = parse_magical_id(str(env_id)).task
+    except ValueError as exc:
+        raise ValueError(f"{path}: expected demos of a MAGICAL env, the metadata names env_id={env_id!r}") from exc
+    if task != cfg.task:
+        raise ValueError(f"{path}: expected demos of task {cfg.task}, got demos recorded on {env_id} (task {task})")
+    n = int(metadata.get("n_episodes", 0))
+    if n < cfg.n_demos:
+        raise ValueError(f"{path}: holds {n} {task} demos, fewer than n_demos={cfg.n_demos} (--n-demos)")
+    needs = _demo_observation_needs(cfg)
+    view = metadata.get("view")
+    observation = metadata.get("observation") or {}
+    if observation.get("kind") != "array" or (view is not None and view != "allo"):
+        raise ValueError(f"{path}: demos recorded with view={view if view is not None else observation.get('kind')!r}; "
+                         f"the {cfg.agent} agent needs {needs}")
+    spec = observation.get("spec", {}).get("", {})
+    shape, dtype = tuple(spec.get("shape", ())), spec.get("dtype")
+    frames = (RESOLUTION, RESOLUTION, 12 if cfg.agent == "cnn" else 3)
+    if shape == frames and dtype == "uint8":
+        return
+    if cfg.agent == "mint" and dtype == "float32" and len(shape) == 3:
+        k = num_keypoints if num_keypoints is not None else shape[1]
+        if shape == (cfg.history, k, 5 if cfg.orientation else 3):
+            return
+    raise ValueError(f"{path}: demos recorded with observations {dtype} {shape} (resolution "
+                     f"{metadata.get('resolution', 'not recorded')}); the {cfg.agent} agent needs {needs}")
+
+
 def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -> list[Any]:
     """The training demonstrations in the agent's observation format."""
-    from mint_rl.envs import load_demos, load_human_demos, rollout_expert
+    from mint_rl.envs import load_human_demos, rollout_expert
+    from mint_rl.envs.demos import load_demo_set
 
     if cfg.demos == "expert":
         env = make_env(cfg.task, cfg.demo_variant, cfg.agent, detector, cfg.history, orientation=cfg.orientation)
@@ -255,7 +316,9 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
             env.close()
     source = Path(cfg.human_dir if cfg.demos == "human" else cfg.demos)
     if source.is_file() and source.suffix == ".npz":
-        trajs = load_demos(source)[: cfg.n_demos]
+        demo_set = load_demo_set(source)
+        check_demo_file(cfg, source, demo_set.metadata, getattr(detector, "num_keypoints", None))
+        trajs = demo_set.trajectories[: cfg.n_demos]
         first = np.asarray(trajs[0].obs)
         if cfg.agent == "mint" and first.ndim == 4 and first.shape[-1] == 3 and first.dtype == np.uint8:
             return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
@@ -312,7 +375,8 @@ class BCResult:
     """Scores of one experiment: per variant, per seed, the ``eval_episodes`` scores.
 
     ``seed_ids[i]`` is the training seed of ``scores[variant][i]``; ``seconds`` is the wall
-    time (summed over the runs :func:`merge_results` merged).
+    time (summed over the runs :func:`merge_results` merged); ``reused_seeds`` the seeds a
+    resumed run read back instead of training.
     """
 
     config: dict[str, Any]
@@ -320,6 +384,9 @@ class BCResult:
     seconds: float = 0.0
     policy_paths: list[str] = field(default_factory=list)
     seed_ids: list[int] = field(default_factory=list)
+    #: Seeds ``run_bc_experiment(resume=True)`` read back from seed files of earlier runs (not
+    #: written to ``results.json``).
+    reused_seeds: list[int] = field(default_factory=list)
 
     def seed_means(self, variant: str) -> np.ndarray:
         return np.array([np.mean(s) for s in self.scores[variant]])
@@ -472,6 +539,90 @@ def resolve_device(device: str) -> Any:
     return torch_device
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def seed_settings(cfg: BCExperimentConfig) -> dict[str, Any]:
+    """The settings every seed file of ``cfg``'s run records (and a resumed run compares): the
+    config without ``seeds``/``first_seed``, the MINT agent's whole network config included, as
+    JSON reads them back."""
+    config = asdict(cfg)
+    if cfg.agent == "mint":
+        from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+        config["network"] = asdict(cfg.network or InteractionNetworkConfig())
+    return _json_normal(shared_settings(config))
+
+
+def _local_policy(recorded: str, out_dir: Path) -> Optional[Path]:
+    """The policy file a seed file names, if it is on this machine: at the recorded path, or
+    under ``OUT/policies`` with the same name (a run folder moved or copied elsewhere)."""
+    for candidate in (Path(recorded), out_dir / "policies" / Path(recorded).name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_seed_record(record: Path, seed: int, settings: dict[str, Any], out_dir: Path,
+                     log: Callable[[str], None] = print) -> tuple[dict[str, list[float]], float, Optional[str]]:
+    """Scores, seconds and policy path of a finished seed, from its seed file, checked.
+
+    The file must be this seed's and have this run's ``settings``. Its policy file, when on
+    this machine (:func:`_local_policy`), must have the SHA-256 the seed file recorded when the
+    seed was evaluated; ``log`` says whether the hash matched, could not be checked (a seed
+    file written before hashes were recorded) or the policy file is absent (the results are then
+    reused without it, e.g. the kept seed files of ``results/bc``).
+
+    Raises:
+        ValueError: an unreadable seed file, one without scores, of another seed, written with
+            other settings, or whose policy file's hash differs; the message names the file.
+    """
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{record}: expected a seed file (JSON), could not read it "
+                         f"({type(exc).__name__}: {exc})") from exc
+    missing = [k for k in ("settings", "seed", "scores", "seconds") if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ValueError(f"{record}: expected a seed file with settings, seed, scores and seconds, missing {missing}")
+    if data["settings"] != settings:
+        have = data["settings"] if isinstance(data["settings"], dict) else {}
+        differ = sorted(k for k in set(settings) | set(have) if have.get(k) != settings.get(k))
+        raise ValueError(f"{record} was written with other settings ({', '.join(differ)}); "
+                         "use another output folder or start afresh without resume")
+    if data["seed"] != seed:
+        raise ValueError(f"{record}: expected the seed file of seed {seed}, got one of seed {data['seed']!r}")
+    missing = [v for v in VARIANTS if v not in data["scores"]]
+    if missing:
+        raise ValueError(f"{record}: expected scores of {list(VARIANTS)}, missing {missing}")
+    path = data.get("policy")
+    note = "no policy file recorded"
+    if path is not None:
+        local = _local_policy(str(path), out_dir)
+        want = data.get("policy_sha256")
+        if local is None:
+            note = f"its policy {path} is not on this machine: results reused without the policy"
+        elif want is None:
+            note = f"policy {local} found, its hash could not be checked (the seed file records none)"
+            path = str(local)
+        else:
+            got = file_sha256(local)
+            if got != want:
+                raise ValueError(f"{record}: policy file {local} has sha256 {got}, the seed file recorded {want}: the "
+                                 "policy changed after this seed was evaluated; use another output folder or remove "
+                                 "the seed file to train the seed again")
+            note = f"policy {local} matches its recorded sha256"
+            path = str(local)
+    log(f"seed {seed}: finished earlier ({record}); {note}")
+    return data["scores"], float(data["seconds"]), path
+
+
 @dataclass
 class _SeedSetup:
     """What every seed of a run shares: demos, the agent's spaces, the evaluation vector envs."""
@@ -519,7 +670,9 @@ def run_bc_experiment(
     :data:`CHECKPOINT_EVERY` epochs; ``STEM = TASK-AGENT-seedS``). ``resume=True`` continues an
     interrupted run in the same ``out_dir``: finished seeds are read back, the seed in training
     goes on from its checkpoint (same result as an uninterrupted run), the rest run as usual.
-    ``BCResult.seconds`` counts the work of all the processes involved.
+    ``BCResult.seconds`` counts the work of all the processes involved; ``BCResult.reused_seeds``
+    lists the seeds read back. Each seed file records the SHA-256 of its policy file, and a
+    reused seed's policy file, when present, must still have it (:func:`read_seed_record`).
 
     ``device`` is where the policy trains and acts (``"cpu"``, ``"cuda"``, ``"cuda:1"``); the
     environments, and the MINT agent's detector inside them, stay on the CPU. Each seed file
@@ -532,7 +685,8 @@ def run_bc_experiment(
 
     Raises:
         ValueError: ``resume`` without ``out_dir``, a seed file of ``out_dir`` written with
-            other settings, or a CUDA ``device`` that torch cannot see.
+            other settings (or unreadable, or whose policy file changed), or a CUDA ``device``
+            that torch cannot see.
     """
     import torch
 
@@ -556,7 +710,7 @@ def run_bc_experiment(
 
         network = cfg.network or InteractionNetworkConfig()
         result.config["network"] = asdict(network)  # the whole config, defaults included
-    settings = _json_normal(shared_settings(result.config))
+    settings = seed_settings(cfg)
     result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
 
     # Demonstrations, spaces and evaluation envs are built on the first seed that trains: a
@@ -574,13 +728,8 @@ def run_bc_experiment(
             stem = f"{cfg.task}-{cfg.agent}-seed{s}"
             record = None if out_dir is None else Path(out_dir) / "seeds" / f"{stem}.json"
             if resume and record is not None and record.exists():
-                data = json.loads(record.read_text())
-                if data.get("settings") != settings:
-                    differ = sorted(k for k in settings if data.get("settings", {}).get(k) != settings[k])
-                    raise ValueError(f"{record} was written with other settings ({', '.join(differ)}); "
-                                     "use another output folder or start afresh without resume")
-                scores, seconds, path = data["scores"], float(data["seconds"]), data["policy"]
-                log(f"seed {s}: finished earlier ({record})")
+                scores, seconds, path = read_seed_record(record, s, settings, Path(out_dir), log)
+                result.reused_seeds.append(s)
             else:
                 if setup is None:  # its time is counted once, in result.seconds, not in this seed's
                     setup = _prepare_seeds(cfg, progress, log)
@@ -607,6 +756,7 @@ def run_bc_experiment(
                     record.parent.mkdir(parents=True, exist_ok=True)
                     record.write_text(json.dumps({"settings": settings, "seed": s, "scores": scores,
                                                   "seconds": seconds, "policy": path,
+                                                  "policy_sha256": None if path is None else file_sha256(path),
                                                   "device": str(torch_device),
                                                   "threads": torch.get_num_threads()}, indent=1))
             if path is not None:

@@ -11,7 +11,9 @@ The file is written with ``torch.save`` to a temporary name and renamed (an inte
 leaves the previous checkpoint intact), and read with ``torch.load(weights_only=True)``: tensors,
 numbers, strings and containers only, no pickled code. It records a *fingerprint* of the run
 (agent, policy class, spaces, hyper-parameters, a hash of the demonstrations); resuming with a
-different fingerprint is an error that names the fields that differ.
+different fingerprint is an error that names the fields that differ. A checkpoint whose policy
+tensors hold NaN or inf is refused (:class:`~mint_rl.checkpoint.CheckpointError`, naming the file
+and the tensor).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from mint_rl.checkpoint import check_finite_tensors
 
 __all__ = [
     "BC_CHECKPOINT_FORMAT",
@@ -110,6 +114,8 @@ def load_bc_checkpoint(path: str | Path, fingerprint: Mapping[str, Any] | None =
     Raises:
         FileNotFoundError: no such file.
         ValueError: not a BC checkpoint of this format, or written by a different run.
+        CheckpointError: (a ``ValueError``) a policy tensor holds NaN or inf: the run diverged,
+            and resuming it would go on from garbage; the message names the file and tensor.
     """
     path = Path(path)
     if not path.is_file():
@@ -121,6 +127,10 @@ def load_bc_checkpoint(path: str | Path, fingerprint: Mapping[str, Any] | None =
     if not isinstance(state, dict) or state.get("format") != BC_CHECKPOINT_FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{path}: expected a BC checkpoint of format {BC_CHECKPOINT_FORMAT!r}, got {found!r}")
+    policy = state.get("policy")
+    if not isinstance(policy, dict) or not all(isinstance(v, torch.Tensor) for v in policy.values()):
+        raise ValueError(f"{path}: expected the policy's tensors under 'policy', got {type(policy).__name__}")
+    check_finite_tensors(policy, path)
     state["fingerprint"] = json.loads(state["fingerprint"])
     if fingerprint is not None:
         want = json.loads(json.dumps(dict(fingerprint), sort_keys=True))

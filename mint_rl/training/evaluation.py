@@ -44,7 +44,16 @@ def detect_clip(
 def evaluate_detector(
     detector: MintDetector, clips: Sequence[Clip], keypoint_area: Optional[float] = None, batch_size: int = 64
 ) -> list[ClipMetrics]:
-    """:func:`mint_rl.metrics.clip_metrics` of the detector on every clip (clips need masks)."""
+    """:func:`mint_rl.metrics.clip_metrics` of the detector on every clip (clips need masks).
+
+    Raises:
+        ValueError: no clips (there is nothing to score: no metrics, rather than made-up
+            ones), a clip without masks, or a ``keypoint_area`` that is not a finite number > 0.
+    """
+    if len(clips) == 0:
+        raise ValueError("evaluate_detector: expected at least one clip with instance masks, got none")
+    if keypoint_area is not None and not (np.isfinite(keypoint_area) and keypoint_area > 0):
+        raise ValueError(f"evaluate_detector: keypoint_area: expected a finite area > 0 in pixels, got {keypoint_area}")
     results = []
     for clip in clips:
         if clip.masks is None:

@@ -14,7 +14,9 @@ the optimiser state and the step (``trainer_state.pt``, loaded with ``weights_on
 no pickle is executed). A directory is written under a temporary name and renamed, and the
 pointer file ``OUT/checkpoints/latest`` is replaced atomically, so an interrupted run never
 leaves a half-written checkpoint behind. The data order depends only on ``(seed, epoch)``,
-so ``resume=True`` continues exactly where the last checkpoint left off.
+so ``resume=True`` continues exactly where the last checkpoint left off. If ``latest`` is
+corrupt, or names a missing or unreadable checkpoint, resuming falls back to the newest intact
+``step_*`` directory and warns (``RuntimeWarning``); see :meth:`Trainer.resume`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -32,7 +36,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
-from mint_rl.checkpoint import atomic_write_bytes
+from mint_rl.checkpoint import WEIGHTS_NAME, CheckpointError, atomic_write_bytes
 from mint_rl.losses import LossConfig, entropy_targets, mint_loss
 from mint_rl.models import MintDetector
 from mint_rl.training.config import TrainConfig
@@ -54,6 +58,7 @@ class TrainResult:
         history: ``(step, terms)`` every ``log_every`` steps of this call.
         checkpoint: path of the last checkpoint directory written (rank 0), else ``None``.
         evaluations: ``(step, metrics)`` of the held-out evaluations of this call.
+        resumed_from: the checkpoint directory ``fit(resume=True)`` continued from, else ``None``.
     """
 
     steps: int
@@ -63,6 +68,7 @@ class TrainResult:
     history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     checkpoint: Optional[Path] = None
     evaluations: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    resumed_from: Optional[Path] = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,15 +152,72 @@ def _collate_frames(dataset: Dataset, indices: Sequence[int]) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 
 
+_STEP_NAME = re.compile(r"step_\d+")
+
+
+def _incomplete(path: Path) -> Optional[str]:
+    """Why the checkpoint directory ``path`` cannot be resumed from, or ``None`` if it looks complete."""
+    if not path.is_dir():
+        return f"{path} does not exist"
+    missing = [name for name in (STATE_NAME, WEIGHTS_NAME) if not (path / name).is_file()]
+    if missing:
+        return f"{path} lacks {', '.join(missing)}"
+    return None
+
+
+def _pointer_target(pointer: Path) -> tuple[Optional[Path], Optional[str]]:
+    """The checkpoint directory the ``latest`` file names, or ``(None, why it names none)``."""
+    try:
+        name = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, f"{pointer} is unreadable ({type(exc).__name__}: {exc})"
+    if not _STEP_NAME.fullmatch(name):
+        return None, f"{pointer} is corrupt: expected a name like step_0000100, got {name[:40]!r}"
+    return pointer.parent / name, None
+
+
+def resume_candidates(out_dir: str | os.PathLike) -> tuple[list[Path], list[str]]:
+    """Checkpoint directories to resume from, best first, and why others were passed over.
+
+    First the one ``OUT/checkpoints/latest`` names, then every other ``step_*`` directory, newest
+    (highest step) first; directories lacking their weights or training state are left out,
+    each with a note.
+    """
+    root = Path(out_dir) / "checkpoints"
+    notes: list[str] = []
+    ordered: list[Path] = []
+    pointer = root / LATEST_NAME
+    if pointer.exists():
+        target, why = _pointer_target(pointer)
+        if target is None:
+            notes.append(why)
+        else:
+            ordered.append(target)
+    steps = sorted((p for p in root.glob("step_*") if _STEP_NAME.fullmatch(p.name)),
+                   key=lambda p: int(p.name[len("step_"):]), reverse=True)
+    ordered += [p for p in steps if p not in ordered]
+    candidates = []
+    for path in ordered:
+        why = _incomplete(path)
+        if why is None:
+            candidates.append(path)
+        else:
+            notes.append(f"{pointer} names {path.name}, but {why}" if path not in steps else why)
+    return candidates, notes
+
+
 def latest_checkpoint(out_dir: str | os.PathLike) -> Optional[Path]:
-    """The checkpoint directory ``OUT/checkpoints/latest`` points to, or ``None``."""
-    pointer = Path(out_dir) / "checkpoints" / LATEST_NAME
-    if not pointer.is_file():
-        return None
-    path = pointer.parent / pointer.read_text().strip()
-    if not (path / STATE_NAME).is_file():
-        raise FileNotFoundError(f"{pointer} names {path.name}, but {path / STATE_NAME} does not exist")
-    return path
+    """The checkpoint directory to resume ``OUT`` from, or ``None`` when there is none.
+
+    That is the one ``OUT/checkpoints/latest`` points to; when that file is corrupt or names a
+    missing or incomplete step, the newest complete ``step_*`` directory instead, with a
+    ``RuntimeWarning`` saying so (also when no complete one is left: then ``None``).
+    """
+    candidates, notes = resume_candidates(out_dir)
+    if notes:
+        fallback = f"falling back to {candidates[0]}" if candidates else "no complete checkpoint left"
+        warnings.warn(f"{'; '.join(notes)}: {fallback}", RuntimeWarning, stacklevel=2)
+    return candidates[0] if candidates else None
 
 
 class Trainer:
@@ -270,20 +333,68 @@ class Trainer:
         return final
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        """Restore detector weights, optimiser state and step from a checkpoint directory."""
+        """Restore detector weights, optimiser state and step from a checkpoint directory.
+
+        Everything is read and checked before anything of the trainer changes.
+
+        Raises:
+            FileNotFoundError: no such checkpoint.
+            CheckpointError: (a ``ValueError``) an unreadable, truncated or incomplete
+                checkpoint (the message names the file).
+            ValueError: a checkpoint of another detector or loss config.
+        """
         path = Path(path)
         loaded = MintDetector.from_pretrained(path)
         if loaded.config != self.detector.config:
             raise ValueError(
                 f"checkpoint {path}: detector config {loaded.config} does not match the trainer's {self.detector.config}"
             )
-        self.detector.load_state_dict(loaded.state_dict())
-        state = torch.load(path / STATE_NAME, map_location="cpu", weights_only=True)
-        saved_loss = LossConfig.from_dict(json.loads(state["loss_config"]))
+        state_path = path / STATE_NAME
+        if not state_path.is_file():
+            raise FileNotFoundError(f"checkpoint {path}: expected {state_path}, the file does not exist")
+        try:
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+            saved_loss = LossConfig.from_dict(json.loads(state["loss_config"]))
+            step, optimizer = int(state["step"]), state["optimizer"]
+        except Exception as exc:  # noqa: BLE001 - any unreadable state file gets the same clear error
+            raise CheckpointError(f"{state_path}: unreadable trainer state ({type(exc).__name__}: {exc})") from exc
         if saved_loss != self.loss_config:
             raise ValueError(f"checkpoint {path}: loss config {saved_loss} differs from the trainer's {self.loss_config}")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.step = int(state["step"])
+        self.detector.load_state_dict(loaded.state_dict())
+        self.optimizer.load_state_dict(optimizer)
+        self.step = step
+
+    def resume(self) -> Optional[Path]:
+        """Load the newest usable checkpoint of ``OUT/checkpoints``; the directory loaded, or ``None``.
+
+        Tries the one ``latest`` names, then the other ``step_*`` directories newest first: a
+        corrupt ``latest`` file, or a checkpoint that is missing, incomplete or unreadable, is
+        passed over with a ``RuntimeWarning`` naming it and the checkpoint used instead.
+
+        With no checkpoint at all (a new ``OUT``) training starts fresh, as a first run would.
+        When checkpoints exist but none can be read, resuming stops with
+        :class:`~mint_rl.checkpoint.CheckpointError` listing each one and why: starting over
+        silently would throw away what the user asked to continue.
+
+        Raises:
+            CheckpointError: checkpoints exist, none usable.
+            ValueError: a readable checkpoint of another detector or loss config (not skipped).
+        """
+        candidates, notes = resume_candidates(self.out_dir)
+        for path in candidates:
+            try:
+                self.load_checkpoint(path)
+            except (CheckpointError, FileNotFoundError) as exc:
+                notes.append(str(exc))
+                continue
+            if notes:
+                warnings.warn(f"{'; '.join(notes)}: resuming from {path} (step {self.step}) instead",
+                              RuntimeWarning, stacklevel=2)
+            return path
+        if notes:
+            raise CheckpointError(f"resume: no usable checkpoint in {self.out_dir / 'checkpoints'} "
+                                  f"({'; '.join(notes)}); remove that folder to start afresh, or train without resume")
+        return None
 
     # ----------------------------------------------------------------------------- training
 
@@ -333,12 +444,11 @@ class Trainer:
                     writer.add_scalar(f"eval/{k}", v, self.step)
 
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train until ``total_steps``; with ``resume`` continue from ``OUT/checkpoints/latest``."""
+        """Train until ``total_steps``; with ``resume`` continue from the newest usable checkpoint
+        (``OUT/checkpoints/latest``, or the newest intact ``step_*`` when that one is corrupt or
+        missing: see :meth:`resume`)."""
         torch.manual_seed(self.config.seed)
-        if resume:
-            ckpt = latest_checkpoint(self.out_dir)
-            if ckpt is not None:
-                self.load_checkpoint(ckpt)
+        resumed_from = self.resume() if resume else None
         writer = None
         if self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -362,7 +472,8 @@ class Trainer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=self.total_steps, initial=self.step, desc="MINT", unit="step", dynamic_ncols=True)
-        result = TrainResult(steps=self.step, seconds=0.0, frames_per_second=0.0, last_terms={})
+        result = TrainResult(steps=self.step, seconds=0.0, frames_per_second=0.0, last_terms={},
+                             resumed_from=resumed_from)
         start, frames_seen = time.perf_counter(), 0
         batches = self._batches()
         while self.step < self.total_steps:

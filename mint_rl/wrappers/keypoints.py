@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Optional, SupportsFloat, Union
 
 import gymnasium as gym
@@ -20,6 +21,69 @@ from mint_rl.wrappers.encoder import (
 )
 
 OUTPUTS = ("box", "graph")
+
+
+def check_history(history: Any) -> int:
+    """``history`` as an int, checked: an integer >= 1 (``bool``, floats and strings are refused).
+
+    Example:
+        >>> check_history(4)
+        4
+        >>> check_history(2.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: history: expected an integer >= 1, got 2.5 (float)
+    """
+    if isinstance(history, bool) or not isinstance(history, (int, np.integer)) or history < 1:
+        raise ValueError(f"history: expected an integer >= 1, got {history!r} ({type(history).__name__})")
+    return int(history)
+
+
+def check_num_keypoints(num_keypoints: Any) -> Optional[int]:
+    """``num_keypoints`` checked: ``None`` or an integer >= 1.
+
+    Example:
+        >>> check_num_keypoints(None), check_num_keypoints(25)
+        (None, 25)
+    """
+    if num_keypoints is None:
+        return None
+    if isinstance(num_keypoints, bool) or not isinstance(num_keypoints, (int, np.integer)) or num_keypoints < 1:
+        raise ValueError(f"num_keypoints: expected None or an integer >= 1, got {num_keypoints!r} "
+                         f"({type(num_keypoints).__name__})")
+    return int(num_keypoints)
+
+
+def checked_frames(encoder: KeypointEncoder, observations: Any, where: str, count: Optional[int] = None) -> np.ndarray:
+    """The newest RGB frame(s) ``(N, H, W, 3)`` of observation(s), after checking them.
+
+    Args:
+        encoder: knows where the image is (``encoder.image``: ``Dict`` key, size, channels).
+        observations: one observation (``count=None``) or a batch of ``count`` of them.
+        where: how the error names the observation (e.g. ``"observations of the sub-envs"``).
+        count: batch size expected, or ``None`` for a single observation.
+
+    Raises:
+        ValueError: a ``Dict`` observation without the image key, or an image entry whose
+            dtype is not uint8 or whose shape differs from the observation space's; the message
+            says what was expected and what came.
+    """
+    spec = encoder.image
+    x = observations
+    if spec.key is not None:
+        if not isinstance(observations, Mapping) or spec.key not in observations:
+            got = (f"a Dict with keys {sorted(map(str, observations))}" if isinstance(observations, Mapping)
+                   else type(observations).__name__)
+            raise ValueError(f"{where}: expected a Dict observation with the image key {spec.key!r}, got {got}")
+        x = observations[spec.key]
+        where = f"{where}[{spec.key!r}]"
+    x = np.asarray(x)
+    want = (spec.height, spec.width, spec.channels)
+    if count is not None:
+        want = (int(count), *want)
+    if x.dtype != np.uint8 or tuple(x.shape) != want:
+        raise ValueError(f"{where}: expected uint8 {want}, got {x.dtype} {tuple(x.shape)}")
+    return encoder.frames(observations, batched=count is not None)
 
 
 class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
@@ -62,7 +126,10 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
 
     Raises:
         TypeError: the observation space holds no image.
-        ValueError: wrong image dtype/channels, unknown ``output``, K mismatch, unknown name.
+        ValueError: wrong image dtype/channels, unknown ``output``, K mismatch, unknown name,
+            ``history`` not an integer >= 1 (``2.5``, ``"3"`` and ``True`` are refused, not
+            truncated). At ``reset``/``step``: an observation without the ``Dict`` key or whose
+            image has another dtype or shape than the observation space says.
 
     Example:
         >>> import gymnasium, mint_rl
@@ -92,12 +159,11 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
         gym.ObservationWrapper.__init__(self, env)
         if output not in OUTPUTS:
             raise ValueError(f"output: expected one of {OUTPUTS}, got {output!r}")
-        if int(history) < 1:
-            raise ValueError(f"history: expected >= 1, got {history}")
+        history = check_history(history)
         image = find_image(env.observation_space, key)
-        self.detector = load_detector(detector, num_keypoints)
+        self.detector = load_detector(detector, check_num_keypoints(num_keypoints))
         self.encoder = KeypointEncoder(self.detector, image, device, orientation=orientation)
-        self.history = int(history)
+        self.history = history
         self.output = output
         k, f = self.detector.num_keypoints, self.encoder.num_features
         self._history = KeypointHistory(1, self.history, k, f)
@@ -146,7 +212,7 @@ class MintKeypointWrapper(gym.ObservationWrapper, gym.utils.RecordConstructorArg
     # ------------------------------------------------------------------ helpers
 
     def _encode(self, obs: Any) -> np.ndarray:
-        frames = self.encoder.frames(obs, batched=False)
+        frames = checked_frames(self.encoder, obs, "observation")
         self._last_frame = frames[0]
         return self.encoder(frames)
 

@@ -24,11 +24,13 @@ from gymnasium.vector.utils import batch_space
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from mint_rl.wrappers.encoder import KeypointEncoder, KeypointHistory, find_image, keypoint_box, load_detector
+from mint_rl.wrappers.keypoints import check_history, check_num_keypoints, checked_frames
 
 
-def _stack_single(encoder: KeypointEncoder, observations: list[Any]) -> np.ndarray:
-    """Newest frames ``(n, H, W, 3)`` of a list of single (unbatched) observations."""
-    return np.concatenate([encoder.frames(o, batched=False) for o in observations], axis=0)
+def _stack_single(encoder: KeypointEncoder, observations: list[Any], names: list[str]) -> np.ndarray:
+    """Newest frames ``(n, H, W, 3)`` of a list of single (unbatched) observations, each checked
+    (:func:`~mint_rl.wrappers.keypoints.checked_frames`) and named by ``names`` in errors."""
+    return np.concatenate([checked_frames(encoder, o, name) for o, name in zip(observations, names)], axis=0)
 
 
 class _BatchedKeypoints:
@@ -36,16 +38,23 @@ class _BatchedKeypoints:
 
     def __init__(self, single_space: Any, num_envs: int, detector: Any, history: int, key: Optional[str],
                  num_keypoints: Optional[int], device: Union[str, torch.device], chunk_size: Optional[int],
-                 orientation: bool) -> None:
+                 orientation: bool, final_name: str) -> None:
+        history = check_history(history)
         image = find_image(single_space, key)
-        self.detector = load_detector(detector, num_keypoints)
+        self.detector = load_detector(detector, check_num_keypoints(num_keypoints))
         self.encoder = KeypointEncoder(self.detector, image, device, chunk_size, orientation=orientation)
         f = self.encoder.num_features
-        self.history = KeypointHistory(num_envs, int(history), self.detector.num_keypoints, f)
-        self.single_space = keypoint_box(int(history), self.detector.num_keypoints, f)
+        self.num_envs = int(num_envs)
+        self.final_name = final_name
+        self.history = KeypointHistory(num_envs, history, self.detector.num_keypoints, f)
+        self.single_space = keypoint_box(history, self.detector.num_keypoints, f)
+
+    def frames(self, observations: Any, where: str) -> np.ndarray:
+        """The newest frames of a batch of ``num_envs`` observations, checked (errors name ``where``)."""
+        return checked_frames(self.encoder, observations, where, count=self.num_envs)
 
     def reset(self, observations: Any) -> np.ndarray:
-        self.history.reset(self.encoder.encode(observations, batched=True))
+        self.history.reset(self.encoder(self.frames(observations, "observations of the sub-envs at reset")))
         return self.history.get()
 
     def step(self, observations: Any, done: np.ndarray, finals: dict[int, Any]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -53,11 +62,19 @@ class _BatchedKeypoints:
 
         Returns the new ``(N, history, K, F)`` batch and, per ended env, its final keypoint
         observation ``(history, K, F)``.
+
+        Raises:
+            ValueError: observations or final observations of another dtype or shape than the
+                observation space says, a ``Dict`` without the image key, or ``done`` not of
+                length ``num_envs`` (the message names which one).
         """
-        frames = self.encoder.frames(observations, batched=True)
+        if np.shape(done) != (self.num_envs,):
+            raise ValueError(f"dones of the sub-envs: expected shape ({self.num_envs},), got {np.shape(done)}")
+        frames = self.frames(observations, "observations of the sub-envs")
         ended = sorted(finals)
         if ended:
-            frames = np.concatenate([frames, _stack_single(self.encoder, [finals[i] for i in ended])], axis=0)
+            names = [self.final_name.format(i=i) for i in ended]
+            frames = np.concatenate([frames, _stack_single(self.encoder, [finals[i] for i in ended], names)], axis=0)
         rows = self.encoder(frames)
         n = len(done)
         final_obs = {i: self.history.peek_with(i, rows[n + j]) for j, i in enumerate(ended)}
@@ -76,6 +93,12 @@ class MintKeypointVectorWrapper(VectorEnvWrapper):
     ``infos["final_observation"][i]`` of an ended sub-env is replaced by its keypoint
     observation.
 
+    Raises:
+        ValueError: ``history`` not an integer >= 1, a detector whose K differs from
+            ``num_keypoints``; at reset/step, observations or final observations of the
+            sub-envs with another dtype or shape than the observation space says (or a ``Dict``
+            without the image key). Each message says what was expected and what came.
+
     Example:
         >>> import gymnasium                                            # doctest: +SKIP
         >>> venv = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make("magical/MoveToCorner-Demo-v0")] * 8)  # doctest: +SKIP
@@ -88,7 +111,8 @@ class MintKeypointVectorWrapper(VectorEnvWrapper):
         super().__init__(env)
         self.num_envs = env.num_envs  # set here: reading it through the wrapper is deprecated
         self._kp = _BatchedKeypoints(env.single_observation_space, env.num_envs, detector, history, key,
-                                     num_keypoints, device, chunk_size, orientation)
+                                     num_keypoints, device, chunk_size, orientation,
+                                     final_name="infos['final_observation'][{i}]")
         self.detector = self._kp.detector
         self.single_observation_space = self._kp.single_space
         self.observation_space = batch_space(self.single_observation_space, env.num_envs)
@@ -119,6 +143,10 @@ class MintKeypointVecEnv(VecEnvWrapper):
     ``infos[i]["terminal_observation"]`` is transformed too (as ``VecTransposeImage`` does), so
     bootstrapping on truncation sees keypoints.
 
+    Raises:
+        ValueError: as :class:`MintKeypointVectorWrapper` (``infos[i]["terminal_observation"]``
+            is checked like the step's observations).
+
     Example:
         >>> from stable_baselines3.common.env_util import make_vec_env  # doctest: +SKIP
         >>> venv = make_vec_env("magical/MoveToCorner-Demo-v0", n_envs=8)  # doctest: +SKIP
@@ -129,7 +157,7 @@ class MintKeypointVecEnv(VecEnvWrapper):
                  num_keypoints: Optional[int] = None, device: Union[str, torch.device] = "cpu",
                  chunk_size: Optional[int] = None, orientation: bool = False) -> None:
         self._kp = _BatchedKeypoints(venv.observation_space, venv.num_envs, detector, history, key, num_keypoints,
-                                     device, chunk_size, orientation)
+                                     device, chunk_size, orientation, final_name="infos[{i}]['terminal_observation']")
         self.detector = self._kp.detector
         super().__init__(venv, observation_space=self._kp.single_space)
 
