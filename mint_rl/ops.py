@@ -14,7 +14,7 @@ heatmaps (Appendix A.3), aggregated mask and activation status (Sec. 2.2, 2.2.1)
 from __future__ import annotations
 
 import math
-
+import warnings
 from typing import Optional
 
 import torch
@@ -34,6 +34,7 @@ __all__ = [
     "active_status",
     "ActiveStatus",
     "normalize_frames",
+    "check_frames",
     "adjust_sharpness",
 ]
 
@@ -382,6 +383,48 @@ def normalize_frames(frames: torch.Tensor) -> torch.Tensor:
     elif not frames.is_floating_point():
         raise ValueError(f"normalize_frames: expected uint8 or floating-point frames, got {frames.dtype}")
     return frames / 255.0 - 0.5
+
+
+def check_frames(frames: torch.Tensor, name: str = "frames") -> None:
+    """Refuse NaN/inf frames and warn about float frames that look like ``[0, 1]`` instead of 0..255.
+
+    The detector expects frames on the 0..255 scale (uint8, or float without a division by 255);
+    a frame divided by 255 still runs, but every keypoint and status is then wrong. uint8 (and
+    other integer) frames need no check; for floating-point frames this is one ``aminmax``
+    pass (NaN and inf show up in it) and one device sync.
+
+    Args:
+        frames: the frames, any shape.
+        name: who is checking, for the messages.
+
+    Raises:
+        ValueError: a NaN or an infinite value.
+
+    Warns:
+        UserWarning: floating-point frames whose largest value lies in ``(0, 1]`` (an all-zero
+            frame, black on either scale, is not warned about).
+
+    Example:
+        >>> check_frames(torch.full((1, 3, 4, 4), 200.0))
+        >>> check_frames(torch.tensor([0.0, float("nan")]))
+        Traceback (most recent call last):
+            ...
+        ValueError: frames: expected finite values on the 0..255 scale, got NaN or inf
+    """
+    _check_tensor(frames, name)
+    if not frames.is_floating_point() or frames.numel() == 0:
+        return
+    with torch.no_grad():
+        lo, hi = torch.stack(torch.aminmax(frames)).tolist()
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name}: expected finite values on the 0..255 scale, got NaN or inf")
+    if 0.0 < hi <= 1.0:
+        warnings.warn(
+            f"{name}: float frames with a largest value of {hi:.4g}; frames are expected on the 0..255 scale "
+            f"(uint8, or float not divided by 255), these look like [0, 1]",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def adjust_sharpness(images: torch.Tensor, factor: float) -> torch.Tensor:

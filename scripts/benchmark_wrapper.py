@@ -1,14 +1,24 @@
 #!/usr/bin/env python
 """How much the keypoint wrapper costs on top of MAGICAL and the detector, in one run.
 
-Prints: raw env steps/s; the detector's own forward time on one 96x96 frame; wrapped steps/s
-(single env) and the wrapper's overhead beyond the forward (target: wrapped step - raw step
-<= 1.15 x forward); for N sub-envs (default 8) the per-step time of N unbatched wrappers vs
-the batched vector wrapper (target on CPU: batched never slower), and the per-env detector
-cost batched vs unbatched (target on a GPU: <= 1/4); and what ``orientation=True`` adds per frame
-(the intensity centroid of every keypoint) relative to the forward.
+Prints first the detector's two paths side by side (``--compare`` prints only this part):
+``forward`` (today's ``MintDetector.forward``) and the inference path the wrappers use
+(``MintDetector.for_inference``: BatchNorm folded, channels-last, one-pass soft-argmax), in ms
+per frame at 1 and 2 threads and batch 1 and 8, interleaved (target: inference >= 3x faster at
+1 thread, batch 1); the wrapped/raw env steps/s on one thread with either path (target with the
+inference path: >= 0.6); and the largest keypoint / status difference between the paths on
+real MAGICAL frames and CLEVRER-like frames (shipped ``magical`` / ``clevrer-like`` detectors).
 
-    python scripts/benchmark_wrapper.py                       # CPU, paper-sized untrained detector
+Then, with the path the wrappers use (``--path``, default ``inference``): raw env steps/s; the
+detector's own time on one 96x96 frame; wrapped steps/s (single env) and the wrapper's overhead
+beyond the detector (target: wrapped step - raw step <= 1.15 x detector); for N sub-envs
+(default 8) the per-step time of N unbatched wrappers vs the batched vector wrapper (target on
+CPU: batched never slower), and the per-env detector cost batched vs unbatched (target on a
+GPU: <= 1/4); and what ``orientation=True`` adds per frame (the intensity centroid of every
+keypoint) relative to the detector.
+
+    python scripts/benchmark_wrapper.py --detector magical --repeats 4   # everything, CPU
+    python scripts/benchmark_wrapper.py --compare                       # forward vs inference path only
     python scripts/benchmark_wrapper.py --device cuda --detector magical
     python scripts/benchmark_wrapper.py --device cuda --forward-only   # detector alone, no MAGICAL
     python scripts/benchmark_wrapper.py --deconv      # decoder by phases vs torch's ConvTranspose2d
@@ -30,6 +40,7 @@ import torch
 
 import mint_rl  # noqa: F401  (registers magical/<id>)
 from mint_rl.models import MintDetector, detector_preset
+from mint_rl.wrappers.encoder import KeypointEncoder
 from mint_rl.wrappers import ORIENTATION_RADIUS, MintKeypointVectorWrapper, MintKeypointWrapper, intensity_centroid
 
 
@@ -47,6 +58,10 @@ def parse_args(argv=None):
                    help="time the detector with its transposed convolutions computed by phases (what it uses "
                         "without gradients) against torch's ConvTranspose2d kernels; needs no MAGICAL")
     p.add_argument("--repeats", type=int, default=3, help="repeat each measurement (single env: --steps x repeats interleaved steps), report the median")
+    p.add_argument("--path", choices=("inference", "forward"), default="inference",
+                   help="detector path timed by --forward-only and the wrapper sections (the wrappers' default: inference)")
+    p.add_argument("--compare", action="store_true",
+                   help="only the forward vs inference path comparison (tables, wrapped/raw, differences on real frames)")
     return p.parse_args(argv)
 
 
@@ -70,10 +85,22 @@ def time_env_steps(env: gym.Env, steps: int, seed: int = 0) -> float:
     return total / steps
 
 
-def time_forward(detector: MintDetector, batch: int, device: torch.device, iters: int = 100) -> float:
-    """Seconds per forward of ``batch`` 96x96 frames (uint8 -> keypoints), inference mode."""
+def detector_call(detector: MintDetector, path: str):
+    """``frames -> output with .keypoints``: ``detector.forward`` or its inference path."""
+    if path == "forward":
+        return detector
+    return detector.eval().requires_grad_(False).for_inference()
+
+
+def random_frames(detector: MintDetector, batch: int, device: torch.device) -> torch.Tensor:
+    """``(batch, 3, H, W)`` uint8 frames laid out as the wrappers pass them (an NHWC array, permuted)."""
     h, w = detector.config.image_size
-    x = torch.randint(0, 256, (batch, 3, h, w), dtype=torch.uint8, device=device)
+    return torch.randint(0, 256, (batch, h, w, 3), dtype=torch.uint8, device=device).permute(0, 3, 1, 2)
+
+
+def time_forward(detector, batch: int, device: torch.device, iters: int = 100, config_from=None) -> float:
+    """Seconds per call of ``detector`` (a module or an inference path) on ``batch`` frames, inference mode."""
+    x = random_frames(config_from or detector, batch, device)
     with torch.inference_mode():
         for _ in range(10):
             detector(x)
@@ -96,16 +123,161 @@ def time_vector_steps(step_fn, steps: int) -> float:
 
 
 def forward_only(detector: MintDetector, device: torch.device, args, n_params: int, med) -> int:
-    """The detector's per-frame cost at batch 1 and in one batch of ``--num-envs`` frames."""
+    """The detector's per-frame cost (``--path``) at batch 1 and in one batch of ``--num-envs`` frames."""
     n = args.num_envs
-    fwd1 = med(lambda: time_forward(detector, 1, device))
-    fwd_n = med(lambda: time_forward(detector, n, device))
-    print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}")
+    call = detector_call(detector, args.path)
+    fwd1 = med(lambda: time_forward(call, 1, device, config_from=detector))
+    fwd_n = med(lambda: time_forward(call, n, device, config_from=detector))
+    print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}, "
+          f"{args.path} path")
     print(f"detector forward   : {fwd1 * 1e3:8.2f} ms per frame (batch 1)")
     print(f"detector per env   : one forward of {n} frames {fwd_n / n * 1e3:.2f} ms per frame  "
           f"ratio = {fwd_n / n / fwd1:.3f} (GPU target <= 0.25)")
     print(f"forward_ms={fwd1 * 1e3:.3f} per_env_detector_batched_over_unbatched={fwd_n / n / fwd1:.3f}")
     return 0
+
+
+def interleaved(calls: dict, iters: int, device: torch.device) -> dict:
+    """Median seconds per call of each function, calling them in turn ``iters`` times (same machine state)."""
+    times = {name: [] for name in calls}
+    for name, fn in calls.items():  # warm-up (and the inference path's one-time plan)
+        for _ in range(3):
+            fn()
+    _sync(device)
+    for _ in range(iters):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def real_frames() -> dict:
+    """``{name: (description, (N, H, W, 3) uint8)}``: MAGICAL TestJitter frames and CLEVRER-like clips."""
+    from mint_rl.data import clevrer_like_preset, generate_clip
+    from mint_rl.envs import make_magical_env
+
+    env = make_magical_env("MoveToCorner", "TestJitter")
+    magical = []
+    for seed in range(4):
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        magical.append(obs)
+        for _ in range(23):
+            obs, _, term, trunc, _ = env.step(env.action_space.sample())
+            magical.append(obs)
+            if term or trunc:
+                break
+    env.close()
+    clevrer = np.concatenate([generate_clip(clevrer_like_preset("small"), seed=s).frames for s in range(2)])
+    return {"magical": ("MAGICAL MoveToCorner-TestJitter", np.stack(magical)),
+            "clevrer-like": ("CLEVRER-like small preset", clevrer)}
+
+
+def path_differences(device: torch.device) -> dict:
+    """Largest |inference path - forward| of keypoints and status, and differing active decisions, per shipped detector."""
+    out = {}
+    for name, (what, frames) in real_frames().items():
+        det = MintDetector.from_pretrained(name).to(device).requires_grad_(False)
+        fast = det.for_inference()
+        kp = st = 0.0
+        mismatch = total = 0
+        with torch.inference_mode():
+            for i in range(0, len(frames), 16):
+                x = torch.from_numpy(frames[i : i + 16]).to(device).permute(0, 3, 1, 2)
+                ref, got = det(x), fast(x)
+                kp = max(kp, float((ref.keypoints - got.keypoints).abs().max()))
+                st = max(st, float((ref.status - got.status).abs().max()))
+                mismatch += int((ref.active != got.active).sum())
+                total += ref.active.numel()
+        out[name] = dict(what=what, frames=len(frames), keypoints=kp, status=st, mismatch=mismatch, decisions=total)
+    return out
+
+
+def wrapped_over_raw(detector: MintDetector, device: torch.device, args) -> dict:
+    """Seconds per step: raw env, wrapped with the inference path, wrapped with forward; one thread, interleaved."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    envs = {"raw": gym.make(args.env),
+            "inference": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device),
+            "forward": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device)}
+    envs["forward"].encoder.inference = None  # KeypointEncoder: None runs detector.forward
+    times = {name: [] for name in envs}
+    for e in envs.values():
+        e.reset(seed=0)
+    rng = np.random.default_rng(0)
+    try:
+        for _ in range(args.steps * args.repeats):
+            a = int(rng.integers(envs["raw"].action_space.n))
+            for name, e in envs.items():
+                t0 = time.perf_counter()
+                _, _, term, trunc, _ = e.step(a)
+                times[name].append(time.perf_counter() - t0)
+                if term or trunc:
+                    e.reset()
+    finally:
+        for e in envs.values():
+            e.close()
+        torch.set_num_threads(threads)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def compare_paths(detector: MintDetector, device: torch.device, args, n_params: int) -> dict:
+    """forward vs the inference path: ms per frame at 1 and 2 threads, batch 1 and 8; wrapped/raw; differences."""
+    fast = detector_call(detector, "inference")
+    threads = torch.get_num_threads()
+    timings = {}
+    try:
+        for t in (1, 2):
+            torch.set_num_threads(t)
+            for batch in (1, 8):
+                x = random_frames(detector, batch, device)
+                iters = max(10, (100 if batch == 1 else 15) * args.repeats)
+                with torch.inference_mode():
+                    timings[t, batch] = interleaved({"forward": lambda: detector(x).keypoints.cpu(),
+                                                     "inference": lambda: fast(x).keypoints.cpu()}, iters, device)
+    finally:
+        torch.set_num_threads(threads)
+    steps = wrapped_over_raw(detector, device, args)
+    diffs = path_differences(device)
+    cpu = _cpu_name()
+    print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}"
+          + (f" ({cpu})" if cpu and device.type == "cpu" else ""))
+    print("per frame, interleaved medians  forward   inference   speed-up (target >= 3 at 1 thread, batch 1)")
+    line = {}
+    for (t, batch), m in timings.items():
+        f, i = m["forward"] / batch, m["inference"] / batch
+        print(f"  {t} thread{'s' if t > 1 else ' '}, batch {batch}    {f * 1e3:8.2f} ms {i * 1e3:8.2f} ms   {f / i:6.2f} x")
+        line[f"forward_ms_t{t}_b{batch}"] = f"{f * 1e3:.3f}"
+        line[f"inference_ms_t{t}_b{batch}"] = f"{i * 1e3:.3f}"
+        line[f"speedup_t{t}_b{batch}"] = f"{f / i:.3f}"
+    raw = steps["raw"]
+    print(f"wrapped/raw steps/s, 1 thread: raw {1 / raw:.1f} steps/s; inference path {1 / steps['inference']:.1f} steps/s "
+          f"= {raw / steps['inference']:.3f} x raw (target >= 0.6); forward {1 / steps['forward']:.1f} steps/s "
+          f"= {raw / steps['forward']:.3f} x raw  [{args.env}]")
+    line["wrapped_over_raw"] = f"{raw / steps['inference']:.3f}"
+    line["wrapped_over_raw_forward"] = f"{raw / steps['forward']:.3f}"
+    print("largest |inference path - forward| on real frames (shipped detectors; keypoints in normalised units):")
+    for name, d in diffs.items():
+        key = name.replace("-", "_")
+        print(f"  {d['what']}, {d['frames']} frames ({name}): keypoints {d['keypoints']:.2e}, status {d['status']:.2e}, "
+              f"active decisions differing {d['mismatch']} of {d['decisions']}")
+        line[f"max_keypoint_diff_{key}"] = f"{d['keypoints']:.3e}"
+        line[f"max_status_diff_{key}"] = f"{d['status']:.3e}"
+        line[f"active_mismatch_{key}"] = str(d["mismatch"])
+    return line
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for row in f:
+                if row.startswith("model name"):
+                    return row.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def time_train_step(detector: MintDetector, batch: int, device: torch.device, iters: int = 10) -> float:
@@ -171,11 +343,23 @@ def main(argv=None) -> int:
         return forward_only(detector, device, args, n_params, med)
     if args.deconv:
         return deconv_comparison(detector, device, args, med)
+    comparison = compare_paths(detector, device, args, n_params)
+    if args.compare:
+        print(" ".join(f"{k}={v}" for k, v in comparison.items()))
+        return 0
+    print()
 
-    # Interleave raw steps, wrapped steps and bare detector forwards in one loop, so that all
+    def wrapper(env):
+        w = MintKeypointWrapper(env, detector=detector, device=device)
+        if args.path == "forward":
+            w.encoder.inference = None  # KeypointEncoder: None runs detector.forward
+        return w
+
+    # Interleave raw steps, wrapped steps and bare detector calls in one loop, so that all
     # three see the same machine state (CPU frequency, other load); report medians.
+    call = detector_call(detector, args.path)
     raw_env = gym.make(args.env)
-    wrapped_env = MintKeypointWrapper(gym.make(args.env), detector=detector, device=device)
+    wrapped_env = wrapper(gym.make(args.env))
     raw_times, wrapped_times, fwd_times, orient_times = [], [], [], []
     raw_env.reset(seed=0)
     wrapped_env.reset(seed=0)
@@ -189,11 +373,11 @@ def main(argv=None) -> int:
             t1 = time.perf_counter()
             _, _, wterm, wtrunc, _ = wrapped_env.step(a)
             t2 = time.perf_counter()
-            frame = torch.from_numpy(wrapped_env.encoder.resize(wrapped_env._last_frame[None]).copy()).permute(0, 3, 1, 2)
-            frame = frame.contiguous().to(device)
+            frame = torch.from_numpy(wrapped_env.encoder.resize(wrapped_env._last_frame[None]).copy()).to(device)
+            frame = frame.permute(0, 3, 1, 2)  # as the encoder passes it
             _sync(device)
             t3 = time.perf_counter()
-            keypoints = detector(frame).keypoints
+            keypoints = call(frame).keypoints
             keypoints.cpu()
             _sync(device)
             t4 = time.perf_counter()
@@ -210,16 +394,16 @@ def main(argv=None) -> int:
                 wrapped_env.reset()
     raw, wrapped, fwd1, orient = (statistics.median(x) for x in (raw_times, wrapped_times, fwd_times, orient_times))
     overhead = (wrapped - raw) / fwd1
-    print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}")
+    print(f"wrappers with the {args.path} path, {torch.get_num_threads()} threads")
     print(f"raw env            : {1 / raw:8.1f} steps/s ({raw * 1e3:.2f} ms/step)  [{args.env}]")
-    print(f"detector forward   : {fwd1 * 1e3:8.2f} ms per frame (batch 1)")
+    print(f"detector ({args.path:>9}): {fwd1 * 1e3:8.2f} ms per frame (batch 1)")
     print(f"wrapped env        : {1 / wrapped:8.1f} steps/s ({wrapped * 1e3:.2f} ms/step)")
     print(f"wrapper cost       : wrapped - raw = {(wrapped - raw) * 1e3:.2f} ms = {overhead:.2f} x forward (target <= 1.15)")
     print(f"orientation        : {orient * 1e3:8.2f} ms per frame ({detector.num_keypoints} keypoints) = "
           f"{orient / fwd1:.3f} x forward (what orientation=True adds)")
 
     n = args.num_envs
-    singles = [MintKeypointWrapper(gym.make(args.env), detector=detector, device=device) for _ in range(n)]
+    singles = [wrapper(gym.make(args.env)) for _ in range(n)]
     for i, e in enumerate(singles):
         e.reset(seed=i)
         e.action_space.seed(i)
@@ -232,6 +416,8 @@ def main(argv=None) -> int:
 
     # copy=False: the wrapper consumes the image batch at once, so the vector env need not copy it
     venv = MintKeypointVectorWrapper(gym.vector.SyncVectorEnv([lambda: gym.make(args.env)] * n, copy=False), detector=detector, device=device)
+    if args.path == "forward":
+        venv._kp.encoder.inference = None
     venv.reset(seed=list(range(n)))
     venv.action_space.seed(0)
     # interleaved, one vector step of each at a time, medians
@@ -240,7 +426,7 @@ def main(argv=None) -> int:
         unbatched_times.append(time_vector_steps(step_unbatched, 1))
         batched_times.append(time_vector_steps(lambda: venv.step(venv.action_space.sample()), 1))
     unbatched, batched = statistics.median(unbatched_times), statistics.median(batched_times)
-    fwd_n = med(lambda: time_forward(detector, n, device))
+    fwd_n = med(lambda: time_forward(call, n, device, config_from=detector))
     print(f"{n} sub-envs, unbatched: {unbatched * 1e3:8.2f} ms per vector step ({n} wrappers, {n} forwards)")
     print(f"{n} sub-envs, batched  : {batched * 1e3:8.2f} ms per vector step (1 forward)  ratio batched/unbatched = {batched / unbatched:.3f} (target <= 1)")
     print(f"detector per env   : unbatched {fwd1 * 1e3:.2f} ms, one forward of {n} frames {fwd_n / n * 1e3:.2f} ms per frame  ratio = {fwd_n / n / fwd1:.3f} (GPU target <= 0.25)")
@@ -252,7 +438,8 @@ def main(argv=None) -> int:
     print(
         f"raw_steps_per_s={1 / raw:.1f} forward_ms={fwd1 * 1e3:.3f} wrapped_steps_per_s={1 / wrapped:.1f} "
         f"overhead_x_forward={overhead:.3f} batched_over_unbatched={batched / unbatched:.3f} "
-        f"per_env_detector_batched_over_unbatched={fwd_n / n / fwd1:.3f} orientation_x_forward={orient / fwd1:.3f}"
+        f"per_env_detector_batched_over_unbatched={fwd_n / n / fwd1:.3f} orientation_x_forward={orient / fwd1:.3f} "
+        + " ".join(f"{k}={v}" for k, v in comparison.items())
     )
     return 0
 

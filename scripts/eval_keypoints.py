@@ -1,10 +1,14 @@
 #!/usr/bin/env python
-"""Score MINT detectors on held-out clips with DOP / TOP / UAK / RAK (paper Appendix D).
+"""Score keypoint detectors (MINT or a baseline) on held-out clips with DOP / TOP / UAK / RAK (paper Appendix D).
 
 Examples:
     python scripts/eval_keypoints.py --detector clevrer-like --generate 20 --seed 100000 --out out/eval
     python scripts/eval_keypoints.py --detector runs/s0/detector.safetensors --detector runs/s1/detector.safetensors \\
         --data data/clevrer_like_test --out out/eval
+    python scripts/eval_keypoints.py --detector transporter-clevrer-like --generate 20 --out out/eval-transporter
+
+Any method's checkpoint or shipped name works (:func:`mint_rl.detectors.load_detector` reads the
+method from the file).
 
 With several ``--detector`` (e.g. one per training seed) the table gives the mean and standard
 deviation over detectors of the per-detector means over clips; with one detector, over clips.
@@ -23,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mint_rl.detectors import load_detector
 from mint_rl.metrics import aggregate_metrics
-from mint_rl.models import MintDetector
 from mint_rl.training.evaluation import detect_clip, evaluate_detector
 from mint_rl.training.sources import clips_from_source, generated_clips
 
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     table = {}
     first_results = None
     for name in detectors:
-        det = MintDetector.from_pretrained(name)
+        det = load_detector(name)
         results = evaluate_detector(det, clips, keypoint_area=args.keypoint_area)
         agg = aggregate_metrics(results)
         per_detector.append({k: agg[k]["mean"] for k in NAMES})

@@ -149,15 +149,26 @@ LAYER_RULES = [
     ("mint_rl.ops", ["mint_rl.models", "mint_rl.losses", "mint_rl.training", "mint_rl.wrappers", "mint_rl.policies"]),
     ("mint_rl.entropy", ["mint_rl.models", "mint_rl.losses", "mint_rl.training"]),
     ("mint_rl.models", ["mint_rl.losses", "mint_rl.training", "mint_rl.wrappers", "mint_rl.policies",
-                        "mint_rl.envs", "mint_rl.experiments"]),
-    ("mint_rl.losses", ["mint_rl.training", "mint_rl.wrappers", "mint_rl.policies", "mint_rl.experiments"]),
-    ("mint_rl.metrics", ["mint_rl.training", "mint_rl.policies", "mint_rl.experiments"]),
+                        "mint_rl.envs", "mint_rl.experiments", "mint_rl.dynamics"]),
+    ("mint_rl.losses", ["mint_rl.training", "mint_rl.wrappers", "mint_rl.policies", "mint_rl.experiments", "mint_rl.dynamics"]),
+    ("mint_rl.metrics", ["mint_rl.training", "mint_rl.policies", "mint_rl.experiments", "mint_rl.dynamics"]),
     ("mint_rl.data", ["mint_rl.models", "mint_rl.losses", "mint_rl.training", "mint_rl.wrappers",
-                      "mint_rl.policies", "mint_rl.experiments", "mint_rl.viz"]),
-    ("mint_rl.wrappers", ["mint_rl.training", "mint_rl.policies", "mint_rl.experiments"]),
-    ("mint_rl.policies", ["mint_rl.training", "mint_rl.envs", "mint_rl.experiments"]),
-    ("mint_rl.envs", ["mint_rl.training", "mint_rl.policies", "mint_rl.experiments"]),
-    ("mint_rl.training", ["mint_rl.policies", "mint_rl.experiments"]),
+                      "mint_rl.policies", "mint_rl.experiments", "mint_rl.viz", "mint_rl.dynamics"]),
+    ("mint_rl.wrappers", ["mint_rl.training", "mint_rl.policies", "mint_rl.experiments", "mint_rl.dynamics"]),
+    ("mint_rl.policies", ["mint_rl.training", "mint_rl.envs", "mint_rl.experiments", "mint_rl.dynamics"]),
+    ("mint_rl.envs", ["mint_rl.training", "mint_rl.policies", "mint_rl.experiments", "mint_rl.dynamics"]),
+    ("mint_rl.training", ["mint_rl.policies", "mint_rl.experiments", "mint_rl.dynamics"]),
+    # the inference path is a leaf beside ops: it folds any detector's layers without knowing the classes
+    ("mint_rl.inference", ["mint_rl.models", "mint_rl.losses", "mint_rl.training", "mint_rl.wrappers",
+                           "mint_rl.policies", "mint_rl.envs", "mint_rl.experiments", "mint_rl.dynamics",
+                           "mint_rl.baselines", "mint_rl.detectors"]),
+    # the baselines sit beside models (they reuse its output type), below the loader and the trainer
+    ("mint_rl.baselines", ["mint_rl.losses", "mint_rl.training", "mint_rl.wrappers", "mint_rl.policies",
+                           "mint_rl.envs", "mint_rl.experiments", "mint_rl.dynamics", "mint_rl.detectors"]),
+    ("mint_rl.detectors", ["mint_rl.training", "mint_rl.wrappers", "mint_rl.policies", "mint_rl.envs",
+                           "mint_rl.experiments", "mint_rl.dynamics"]),
+    # dynamics is a top layer: it uses detectors, data, envs and the policies' network; only scripts use it
+    ("mint_rl.dynamics", ["mint_rl.experiments", "mint_rl.wrappers"]),
 ]
 
 

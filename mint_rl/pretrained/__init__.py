@@ -1,11 +1,16 @@
-"""Registry of the pretrained MINT detectors shipped inside the package.
+"""Registry of the pretrained detectors shipped inside the package.
 
 Each name maps to a ``.safetensors`` file in this folder (weights + JSON config in its metadata,
-see :mod:`mint_rl.checkpoint`). Load one with ``MintDetector.from_pretrained(name)``.
+see :mod:`mint_rl.checkpoint`). :data:`PRETRAINED` holds the MINT detectors (load one with
+``MintDetector.from_pretrained(name)``); :data:`BASELINE_PRETRAINED` the baselines' (Transporter,
+Transporter-modified, Video Structure; ``mint_rl.detectors.load_detector(name)`` loads any of
+the two registries, ``Transporter.from_pretrained(name)`` etc. their own).
 
 Example:
     >>> known_names()
     ('magical', 'clevrer-like')
+    >>> [n for n in known_detector_names() if n.endswith("clevrer-like")]
+    ['clevrer-like', 'transporter-clevrer-like', 'transporter-modified-clevrer-like', 'video-structure-clevrer-like']
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PretrainedEntry", "PRETRAINED", "PRETRAINED_DIR", "known_names", "available_names", "resolve"]
+__all__ = ["PretrainedEntry", "PRETRAINED", "BASELINE_PRETRAINED", "PRETRAINED_DIR", "known_names", "available_names",
+           "known_detector_names", "entry", "resolve", "resolve_any"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
 
@@ -24,6 +30,7 @@ class PretrainedEntry:
 
     filename: str
     description: str
+    method: str = "mint"
 
 
 PRETRAINED: dict[str, PretrainedEntry] = {
@@ -36,6 +43,61 @@ PRETRAINED: dict[str, PretrainedEntry] = {
         "K=25, the synthetic CLEVRER-like generator's small preset",
     ),
 }
+
+
+#: shipped baseline detectors (MINT paper App. E.3), each reproduced by the command in docs/baselines.md
+BASELINE_PRETRAINED: dict[str, PretrainedEntry] = {
+    "transporter-clevrer-like": PretrainedEntry(
+        "transporter-clevrer-like.safetensors",
+        "Transporter, K=25, 128x128, the CLEVRER-like generator's small preset",
+        "transporter",
+    ),
+    "transporter-modified-clevrer-like": PretrainedEntry(
+        "transporter-modified-clevrer-like.safetensors",
+        "Transporter-modified (receptive field 7, 122x122 features), K=25, 128x128, CLEVRER-like small preset",
+        "transporter-modified",
+    ),
+    "video-structure-clevrer-like": PretrainedEntry(
+        "video-structure-clevrer-like.safetensors",
+        "Video Structure, K=25, 64x64, the CLEVRER-like generator's small preset",
+        "video-structure",
+    ),
+}
+
+
+def known_detector_names() -> tuple[str, ...]:
+    """Names of every registered detector, MINT and baselines (shipped or not)."""
+    return tuple(PRETRAINED) + tuple(BASELINE_PRETRAINED)
+
+
+def entry(name: str) -> PretrainedEntry:
+    """The registry entry of any registered name (MINT or baseline).
+
+    Raises:
+        ValueError: an unknown name (the message lists every known one).
+    """
+    found = PRETRAINED.get(name) or BASELINE_PRETRAINED.get(name)
+    if found is None:
+        known = ", ".join(repr(n) for n in known_detector_names())
+        raise ValueError(f"unknown pretrained detector {name!r}; known names: {known}")
+    return found
+
+
+def resolve_any(name: str) -> Path:
+    """Path of the weight file of any registered name, MINT or baseline.
+
+    Raises:
+        ValueError: an unknown name (the message lists every known one).
+        FileNotFoundError: a registered name whose weights are not shipped in this install.
+    """
+    path = PRETRAINED_DIR / entry(name).filename
+    if not path.is_file():
+        shipped = [n for n in known_detector_names() if (PRETRAINED_DIR / entry(n).filename).is_file()]
+        raise FileNotFoundError(
+            f"pretrained detector {name!r} is registered but its weights are not shipped yet (expected {path}); "
+            f"shipped now: {', '.join(repr(n) for n in shipped) or 'none'}"
+        )
+    return path
 
 
 def known_names() -> tuple[str, ...]:

@@ -1,4 +1,9 @@
-"""Run a detector over clips and score it with the keypoint metrics (DOP / TOP / UAK / RAK)."""
+"""Run a detector over clips and score it with the keypoint metrics (DOP / TOP / UAK / RAK).
+
+Any keypoint detector works (:class:`~mint_rl.models.MintDetector` or a baseline of
+:mod:`mint_rl.baselines`): what is used is ``detector.config.image_size`` and
+``detector(frames) -> (keypoints, status, ...)``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from mint_rl.models import MintDetector
 
 @torch.no_grad()
 def detect_clip(
-    detector: MintDetector, frames: np.ndarray, batch_size: int = 64, device: Optional[torch.device] = None
+    detector: MintDetector | torch.nn.Module, frames: np.ndarray, batch_size: int = 64, device: Optional[torch.device] = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keypoints ``(T, K, 2)`` (normalised) and status ``(T, K)`` of ``(T, H, W, 3)`` uint8 frames.
 
@@ -42,7 +47,7 @@ def detect_clip(
 
 
 def evaluate_detector(
-    detector: MintDetector, clips: Sequence[Clip], keypoint_area: Optional[float] = None, batch_size: int = 64
+    detector: MintDetector | torch.nn.Module, clips: Sequence[Clip], keypoint_area: Optional[float] = None, batch_size: int = 64
 ) -> list[ClipMetrics]:
     """:func:`mint_rl.metrics.clip_metrics` of the detector on every clip (clips need masks).
 

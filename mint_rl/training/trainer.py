@@ -1,9 +1,12 @@
-"""One trainer for MINT detectors on any video dataset.
+"""One trainer for keypoint detectors (MINT and the baselines) on any video dataset.
 
 The trainer takes a ``torch.utils.data.Dataset`` whose items are dicts with ``"frames"``:
 ``(T, 3, H, W)`` uint8 windows of consecutive frames (:class:`mint_rl.data.VideoWindowDataset`
 over CLEVRER-like clips, real CLEVRER, MAGICAL expert frames or a folder of videos), and
-minimises the MINT loss (:func:`mint_rl.losses.mint_loss`) of a :class:`mint_rl.models.MintDetector`.
+minimises the MINT loss (:func:`mint_rl.losses.mint_loss`) of a :class:`mint_rl.models.MintDetector`,
+or a baseline's own loss (:mod:`mint_rl.baselines`: Transporter's reconstruction of a target
+frame from a source frame of the window, Video Structure's reconstruction + separation +
+sparsity); the baselines' loss weights live in their configs.
 
 It is DDP-aware: started with ``torchrun --nproc_per_node N`` each process takes its share of
 every epoch's windows, gradients are averaged (gloo on CPU, nccl on GPU), and only rank 0
@@ -32,11 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset
 
+from mint_rl.baselines import BaselineDetector
 from mint_rl.checkpoint import WEIGHTS_NAME, CheckpointError, atomic_write_bytes
+from mint_rl.detectors import detector_method, load_detector
 from mint_rl.losses import LossConfig, entropy_targets, mint_loss
 from mint_rl.models import MintDetector
 from mint_rl.training.config import TrainConfig
@@ -220,13 +226,37 @@ def latest_checkpoint(out_dir: str | os.PathLike) -> Optional[Path]:
     return candidates[0] if candidates else None
 
 
+class _BaselineObjective(torch.nn.Module):
+    """``forward(frames, generator)`` = the baseline's ``training_loss``: what DDP wraps, so that
+    the gradients of a baseline's loss are averaged over processes like MINT's."""
+
+    def __init__(self, detector: BaselineDetector) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, frames: torch.Tensor, generator: Optional[torch.Generator] = None) -> Any:
+        return self.detector.training_loss(frames, generator)
+
+
+def _to_image(x: torch.Tensor) -> np.ndarray:
+    """``(C, H, W)`` on the ``x/255 - 0.5`` scale -> ``(H, W, 3)`` uint8."""
+    img = ((x.detach().float().cpu() + 0.5) * 255.0).round().clamp(0, 255).to(torch.uint8)
+    if img.shape[0] == 1:
+        img = img.expand(3, *img.shape[1:])
+    return img[:3].permute(1, 2, 0).numpy()
+
+
 class Trainer:
-    """Train a :class:`MintDetector` with the MINT loss on windows of video frames.
+    """Train a keypoint detector on windows of video frames: a :class:`MintDetector` with the
+    MINT loss, or a baseline (:class:`~mint_rl.baselines.Transporter`,
+    :class:`~mint_rl.baselines.VideoStructure`) with its own loss.
 
     Args:
-        detector: the model to train (its config travels with every checkpoint).
-        loss_config: loss weights and heatmap settings; its sigma is rescaled to the detector's
-            feature-map size with :meth:`LossConfig.scaled_to` when the sizes differ.
+        detector: the model to train (its config, and for the baselines their loss weights,
+            travel with every checkpoint).
+        loss_config: for MINT, loss weights and heatmap settings; its sigma is rescaled to the
+            detector's feature-map size with :meth:`LossConfig.scaled_to` when the sizes differ.
+            ``None`` for a baseline.
         config: optimisation settings (:class:`TrainConfig`).
         dataset: items are dicts with ``"frames"`` ``(T, 3, H, W)`` uint8 (all the same size).
         out_dir: where checkpoints, tensorboard logs (``OUT/tb``) and the final detector
@@ -234,6 +264,8 @@ class Trainer:
         eval_fn: optional ``fn(detector) -> dict`` run on rank 0 every ``eval_every`` steps and
             at the end (e.g. held-out DOP/TOP); its numeric entries go to tensorboard.
         progress: show a tqdm progress bar with the loss terms (rank 0).
+        tensorboard: write scalars (``loss/*``), keypoint overlays and, for the baselines, the
+            reconstruction of a training frame next to the frame (``OUT/tb``).
 
     Example:
         >>> from mint_rl.models import DetectorConfig
@@ -251,8 +283,8 @@ class Trainer:
 
     def __init__(
         self,
-        detector: MintDetector,
-        loss_config: LossConfig,
+        detector: MintDetector | BaselineDetector,
+        loss_config: Optional[LossConfig],
         config: TrainConfig,
         dataset: Dataset,
         out_dir: str | os.PathLike,
@@ -260,15 +292,27 @@ class Trainer:
         progress: bool = True,
         tensorboard: bool = True,
     ) -> None:
-        if not isinstance(detector, MintDetector):
-            raise TypeError(f"Trainer: expected a MintDetector, got {type(detector).__name__}")
-        if not isinstance(loss_config, LossConfig) or not isinstance(config, TrainConfig):
-            raise TypeError("Trainer: expected a LossConfig and a TrainConfig")
-        if config.window < 2 and loss_config.uses_temporal:
-            raise ValueError(
-                f"Trainer: the temporal losses (MCE, IT) need windows of >= 2 frames, got window={config.window}; "
-                "use the 'wo-temp' ablation for single frames"
-            )
+        if not isinstance(detector, (MintDetector, BaselineDetector)):
+            raise TypeError(f"Trainer: expected a MintDetector or a baseline detector (Transporter, VideoStructure), "
+                            f"got {type(detector).__name__}")
+        self.method = detector_method(detector)
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"Trainer: expected a TrainConfig, got {type(config).__name__}")
+        if self.method == "mint":
+            if not isinstance(loss_config, LossConfig):
+                raise TypeError(f"Trainer: a MintDetector needs a LossConfig, got {type(loss_config).__name__}")
+            if config.window < 2 and loss_config.uses_temporal:
+                raise ValueError(
+                    f"Trainer: the temporal losses (MCE, IT) need windows of >= 2 frames, got window={config.window}; "
+                    "use the 'wo-temp' ablation for single frames"
+                )
+        else:
+            if loss_config is not None:
+                raise TypeError(f"Trainer: a {self.method} detector carries its loss weights in its config; "
+                                f"expected loss_config=None, got {type(loss_config).__name__}")
+            if config.window < 2:
+                raise ValueError(f"Trainer: {self.method} learns from frames of the same window and needs windows "
+                                 f"of >= 2 frames, got window={config.window}")
         self.config = config
         self.dataset = dataset
         self.out_dir = Path(out_dir)
@@ -286,14 +330,17 @@ class Trainer:
                 f"Trainer: dataset windows have T={probe.shape[1]} frames but TrainConfig.window={config.window}"
             )
         self.image_size = (int(probe.shape[-2]), int(probe.shape[-1]))
-        self.map_size = detector.config.map_size_for(*self.image_size)
-        if tuple(loss_config.reference_map_size) != tuple(self.map_size):
-            loss_config = loss_config.scaled_to(self.map_size)
+        self.map_size: Optional[tuple[int, int]] = None
+        if isinstance(detector, MintDetector):
+            self.map_size = detector.config.map_size_for(*self.image_size)
+            if tuple(loss_config.reference_map_size) != tuple(self.map_size):
+                loss_config = loss_config.scaled_to(self.map_size)
         self.loss_config = loss_config
-        self.model: torch.nn.Module = self.detector
+        self.model: torch.nn.Module = self.detector if self.method == "mint" else _BaselineObjective(self.detector)
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model = torch.nn.parallel.DistributedDataParallel(self.detector, device_ids=ids)
+            self.model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self._last_images: Optional[torch.Tensor] = None
         self.optimizer = torch.optim.Adam(self.detector.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
         self.steps_per_epoch = len(epoch_batches(len(dataset), config.batch_size, 0, config.seed, self.rank, self.world))
@@ -306,7 +353,8 @@ class Trainer:
             "step": self.step,
             "optimizer": self.optimizer.state_dict(),
             "train_config": json.dumps(self.config.to_dict()),
-            "loss_config": json.dumps(self.loss_config.to_dict()),
+            "loss_config": json.dumps(self.loss_config.to_dict() if self.loss_config is not None else None),
+            "method": self.method,
         }
 
     def save_checkpoint(self) -> Optional[Path]:
@@ -341,10 +389,13 @@ class Trainer:
             FileNotFoundError: no such checkpoint.
             CheckpointError: (a ``ValueError``) an unreadable, truncated or incomplete
                 checkpoint (the message names the file).
-            ValueError: a checkpoint of another detector or loss config.
+            ValueError: a checkpoint of another method, detector config or loss config.
         """
         path = Path(path)
-        loaded = MintDetector.from_pretrained(path)
+        loaded = load_detector(path)
+        if detector_method(loaded) != self.method:
+            raise ValueError(f"checkpoint {path}: holds a {detector_method(loaded)} detector, but this trainer trains a "
+                             f"{self.method} detector")
         if loaded.config != self.detector.config:
             raise ValueError(
                 f"checkpoint {path}: detector config {loaded.config} does not match the trainer's {self.detector.config}"
@@ -354,7 +405,8 @@ class Trainer:
             raise FileNotFoundError(f"checkpoint {path}: expected {state_path}, the file does not exist")
         try:
             state = torch.load(state_path, map_location="cpu", weights_only=True)
-            saved_loss = LossConfig.from_dict(json.loads(state["loss_config"]))
+            saved = json.loads(state["loss_config"])
+            saved_loss = LossConfig.from_dict(saved) if saved is not None else None
             step, optimizer = int(state["step"]), state["optimizer"]
         except Exception as exc:  # noqa: BLE001 - any unreadable state file gets the same clear error
             raise CheckpointError(f"{state_path}: unreadable trainer state ({type(exc).__name__}: {exc})") from exc
@@ -405,18 +457,28 @@ class Trainer:
             yield from batches[offset:]
             epoch, offset = epoch + 1, 0
 
+    def step_generator(self) -> torch.Generator:
+        """The random generator of this step (a baseline's frame pairs): a function of ``(seed, step, rank)``
+        only, so a resumed run draws what an uninterrupted one would."""
+        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step * 1_009 + self.rank)
+
     def train_step(self, frames: torch.Tensor) -> dict[str, float]:
         """One optimiser step on a ``(B, T, 3, H, W)`` uint8 batch; returns the loss terms."""
         self.model.train()
         frames = frames.to(self.device, non_blocking=True)
-        entropy = entropy_targets(frames, self.map_size, self.loss_config)
-        out = self.model(frames)
-        loss, terms = mint_loss(out.keypoints, out.status, entropy, self.loss_config)
+        if self.method == "mint":
+            entropy = entropy_targets(frames, self.map_size, self.loss_config)
+            out = self.model(frames)
+            loss, terms = mint_loss(out.keypoints, out.status, entropy, self.loss_config)
+        else:
+            loss, terms, self._last_images = self.model(frames, self.step_generator())
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"MINT loss is {float(loss)} at step {self.step}; terms {({k: float(v) for k, v in terms.items()})}")
+            raise FloatingPointError(f"{self.method} loss is {float(loss)} at step {self.step}; "
+                                     f"terms {({k: float(v) for k, v in terms.items()})}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.detector.parameters(), self.config.grad_clip)
+        if self.config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.detector.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.step += 1
         return {k: float(v) for k, v in terms.items()}
@@ -430,6 +492,10 @@ class Trainer:
         img = frames[0, -1].permute(1, 2, 0).cpu().numpy()
         overlay = draw_keypoints(img, out.keypoints[0].cpu(), out.status[0].cpu())
         writer.add_image("keypoints", overlay, self.step, dataformats="HWC")
+        if self._last_images is not None:  # a baseline: its target frame | its reconstruction
+            target, recon = self._last_images[0]
+            writer.add_image("reconstruction", np.concatenate([_to_image(target), _to_image(recon)], axis=1),
+                             self.step, dataformats="HWC")
 
     def _evaluate(self, writer: Any, result: TrainResult) -> None:
         if self.eval_fn is None or self.rank != 0:
@@ -456,8 +522,9 @@ class Trainer:
                 json.dumps(
                     {
                         "train": self.config.to_dict(),
-                        "loss": self.loss_config.to_dict(),
+                        "loss": self.loss_config.to_dict() if self.loss_config is not None else None,
                         "detector": self.detector.config.to_dict(),
+                        "method": self.method,
                         "world_size": self.world,
                     },
                     indent=2,
@@ -471,7 +538,7 @@ class Trainer:
         if self.progress and self.rank == 0:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self.total_steps, initial=self.step, desc="MINT", unit="step", dynamic_ncols=True)
+            bar = tqdm(total=self.total_steps, initial=self.step, desc=self.method, unit="step", dynamic_ncols=True)
         result = TrainResult(steps=self.step, seconds=0.0, frames_per_second=0.0, last_terms={},
                              resumed_from=resumed_from)
         start, frames_seen = time.perf_counter(), 0
@@ -483,7 +550,8 @@ class Trainer:
             result.last_terms = terms
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("total", "me", "mce", "it", "overlap", "active")})
+                shown = ("total", "me", "mce", "it", "overlap", "active", "reconstruction", "separation", "sparsity")
+                bar.set_postfix({k: f"{terms[k]:.3f}" for k in shown if k in terms})
             if self.step % self.config.log_every == 0 or self.step == self.total_steps:
                 result.history.append((self.step, terms))
                 if writer is not None:

@@ -1,0 +1,361 @@
+"""The detector's inference path (mint_rl.inference): folded BatchNorm, phase convolutions, one-pass head.
+
+Every check compares with the reference ``MintDetector.forward`` (or the unfolded layers), on
+random weights with random BatchNorm running statistics and on the shipped detectors with real
+MAGICAL and CLEVRER-like frames.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mint_rl.inference import BiasMap, InferenceDetector, depth_to_space, fold_affine, phase_weight
+from mint_rl.models import DetectorConfig, MintDetector
+from mint_rl.pretrained import PRETRAINED
+
+#: normalised units; the paths differ by float rounding only (~1e-5 on real frames)
+KEYPOINT_ATOL = 1e-4
+
+
+def _randomise_batchnorms(model: nn.Module, seed: int, negative: bool = True, last_scale: float = 30.0) -> nn.Module:
+    """Random BatchNorm weights, biases and running statistics (some scales negative if ``negative``).
+
+    The last BatchNorm's scale is multiplied by ``last_scale``, so that the random feature maps
+    have peaks and the keypoints spread over the image instead of sitting at its centre.
+    """
+    g = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                c = m.num_features
+                m.weight.copy_((torch.rand(c, generator=g) + 0.5) * (torch.randint(0, 2, (c,), generator=g) * 2 - 1
+                                                                    if negative else 1))
+                if m is bns[-1]:
+                    m.weight.mul_(last_scale)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.5)
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(c, generator=g) * 2 + 0.1)
+            elif isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model.eval().requires_grad_(False)
+
+
+def _assert_same_detections(out, ref, margin=1e-3):
+    """Keypoints within KEYPOINT_ATOL; status equal except where the map peak sits within ``margin`` of gamma."""
+    assert out.keypoints.shape == ref.keypoints.shape and out.status.shape == ref.status.shape
+    assert (out.keypoints - ref.keypoints).abs().max() < KEYPOINT_ATOL
+    assert (out.status - ref.status).abs().max() < 1e-3 or _near_threshold(ref, margin).any()
+    clear = ~_near_threshold(ref, margin)
+    assert torch.equal(out.active[clear], ref.active[clear])
+
+
+def _near_threshold(ref, margin):
+    # status = sigmoid(s (peak - gamma)); recover |peak - gamma| without the config
+    logit = torch.logit(ref.status.double().clamp(1e-300, 1 - 1e-16))
+    return logit.abs() < 1000.0 * margin
+
+
+# ------------------------------------------------------------------ building blocks
+
+
+@pytest.mark.parametrize("stride,kernel,size", [(2, 3, (5, 7)), (1, 3, (4, 4)), (3, 3, (3, 5)), (2, 1, (4, 3)),
+                                                ((2, 1), (3, 2), (6, 5)), (2, 4, (1, 1)), (3, 5, (4, 2))])
+def test_phase_weight_and_depth_to_space_equal_conv_transpose2d(stride, kernel, size):
+    torch.manual_seed(0)
+    kernel = (kernel, kernel) if isinstance(kernel, int) else kernel
+    s = (stride, stride) if isinstance(stride, int) else stride
+    x, w, b = torch.randn(2, 4, *size), torch.randn(4, 3, *kernel), torch.randn(3)
+    expected = F.conv_transpose2d(x, w, b, stride=stride)
+    u, (a_h, a_w) = phase_weight(w, stride)
+    assert u.shape == (s[0] * s[1] * 3, 4, a_h, a_w)
+    grid = F.conv2d(x, u, b.repeat(s[0] * s[1]), padding=(a_h - 1, a_w - 1))
+    h, wd = expected.shape[-2:]
+    got = depth_to_space(grid, stride, slice(0, h), slice(0, wd))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    # a crop that starts inside (what the last layer's window asks of the layer before it)
+    if h > 2 and wd > 2:
+        torch.testing.assert_close(depth_to_space(grid, stride, slice(1, h - 1), slice(2, wd)),
+                                   expected[..., 1 : h - 1, 2:], atol=1e-5, rtol=1e-5)
+
+
+def test_depth_to_space_and_phase_weight_refuse_bad_input():
+    with pytest.raises(ValueError, match="multiple of 4 channels"):
+        depth_to_space(torch.zeros(1, 6, 2, 2), 2)
+    with pytest.raises(ValueError, match="outside the 4x4 output"):
+        depth_to_space(torch.zeros(1, 4, 2, 2), 2, slice(0, 5), slice(0, 4))
+    with pytest.raises(ValueError, match=r"expected weight of shape \(C_in, C_out, kH, kW\)"):
+        phase_weight(torch.zeros(3, 3, 3), 2)
+
+
+@pytest.mark.parametrize("transposed,stride,padding", [(False, 1, 1), (False, 3, 1), (False, 2, 0), (False, 1, 2),
+                                                       (True, 2, 0), (True, 1, 0)])
+def test_folded_batchnorm_equals_the_unfolded_modules(transposed, stride, padding):
+    """BatchNorm (random weights and running statistics, eval mode) -> layer == folded layer + bias map."""
+    torch.manual_seed(1)
+    bn = _randomise_batchnorms(nn.Sequential(nn.BatchNorm2d(5)), seed=3)[0]
+    if transposed:
+        layer = nn.ConvTranspose2d(5, 4, 3, stride=stride)
+    else:
+        layer = nn.Conv2d(5, 4, 3, stride=stride, padding=padding)
+    with torch.no_grad():
+        layer.bias.normal_()
+    v = torch.randn(2, 5, 9, 11)
+    with torch.no_grad():
+        expected = layer(bn(v)).double()
+    from mint_rl.inference import batchnorm_affine
+
+    scale, shift = batchnorm_affine(bn)
+    if transposed:
+        u, (a_h, a_w) = phase_weight(layer.weight, stride)
+        folded, bias_map = fold_affine(u, layer.bias.repeat(stride * stride), scale, shift, (9, 11),
+                                       padding=(a_h - 1, a_w - 1))
+        grid = F.conv2d(v.double(), folded, padding=(a_h - 1, a_w - 1)) + bias_map
+        got = depth_to_space(grid, stride, slice(0, expected.shape[-2]), slice(0, expected.shape[-1]))
+    else:
+        folded, bias_map = fold_affine(layer.weight, layer.bias, scale, shift, (9, 11), stride, padding)
+        got = F.conv2d(v.double(), folded, stride=stride, padding=padding) + bias_map
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    # the compact form (interior as the conv bias + rim) is the same map, its rim a border
+    compact = BiasMap.from_map(bias_map)
+    h, w = bias_map.shape[-2:]
+    rows, cols = compact.index // w, compact.index % w
+    assert compact.index.numel() < h * w
+    assert bool(((rows < 2) | (rows >= h - 2) | (cols < 2) | (cols >= w - 2)).all())
+    torch.testing.assert_close(compact.dense(), bias_map)
+
+
+def test_bias_map_keeps_infinite_entries_and_any_pattern():
+    m = torch.full((1, 2, 6, 7), 0.5, dtype=torch.float64)
+    m[..., -1, :] = -float("inf")
+    m[..., :, 0] = 2.0
+    b = BiasMap.from_map(m)
+    assert b.interior.tolist() == [0.5, 0.5] and b.index.numel() == 7 + 5
+    torch.testing.assert_close(b.dense(), m)
+    m[..., 2, 4] = 1.0  # not a border: still exact
+    torch.testing.assert_close(BiasMap.from_map(m).dense(), m)
+    x = torch.zeros(3, 2, 6, 7)  # NCHW-contiguous input: the result is right, channels-last
+    out = BiasMap.from_map(m).to(torch.device("cpu"), torch.float32).add_rim_(x)
+    torch.testing.assert_close(out, (m - 0.5).float().expand(3, -1, -1, -1))
+
+
+# ------------------------------------------------------------------ the whole detector
+
+
+CONFIGS = {
+    "magical": DetectorConfig.for_image(96, 96, num_keypoints=25, gamma=10.0),
+    "clevrer-like": DetectorConfig.for_image(96, 160, num_keypoints=6),
+    "uncropped": DetectorConfig.for_image(96, 96, num_keypoints=5, crop_to_image=False),
+    "odd-size": DetectorConfig.for_image(45, 67, num_keypoints=3),
+    "large": DetectorConfig(num_keypoints=4, image_size=(120, 168)),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("negative", [False, True], ids=["positive-bn", "signed-bn"])
+def test_inference_path_equals_forward_with_random_weights(name, negative):
+    config = CONFIGS[name]
+    torch.manual_seed(0)
+    model = _randomise_batchnorms(MintDetector(config), seed=7, negative=negative)
+    fast = model.for_inference()
+    h, w = config.image_size
+    frames = torch.randint(0, 256, (3, 3, h, w), dtype=torch.uint8)
+    with torch.no_grad():
+        ref = model(frames)
+    out = fast(frames)
+    _assert_same_detections(out, ref)
+    # keypoints spread over the image: the random maps have peaks
+    assert ref.keypoints.std() > 5e-3
+    # float frames, NCHW-contiguous input and (B, T, C, H, W) give the same
+    torch.testing.assert_close(fast(frames.float()).keypoints, out.keypoints)
+    video = fast(frames.reshape(1, 3, 3, h, w))
+    torch.testing.assert_close(video.keypoints[0], out.keypoints)
+    torch.testing.assert_close(video.status[0], out.status)
+
+
+def test_inference_path_handles_any_input_size_and_batch():
+    torch.manual_seed(0)
+    model = _randomise_batchnorms(MintDetector(DetectorConfig.for_image(64, 64, num_keypoints=4)), seed=1)
+    fast = model.for_inference()
+    for size, batch in (((64, 64), 1), ((50, 80), 5), ((64, 64), 2)):
+        frames = torch.randint(0, 256, (batch, 3, *size), dtype=torch.uint8)
+        with torch.no_grad():
+            _assert_same_detections(fast(frames), model(frames))
+    assert len(fast._plans) == 2  # one plan per input size, any batch
+    with pytest.raises(ValueError, match="too small"):
+        fast(torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"expected frames of shape \(B, 3, H, W\)"):
+        fast(torch.zeros(1, 4, 64, 64, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="uint8 or floating-point"):
+        fast(torch.zeros(1, 3, 64, 64, dtype=torch.long))
+
+
+def test_for_inference_refuses_training_mode_and_gradients():
+    model = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=2))
+    with pytest.raises(ValueError, match="training mode"):
+        model.for_inference()
+    with pytest.raises(ValueError, match="require gradients"):
+        model.eval().for_inference()
+    fast = model.requires_grad_(False).for_inference()
+    out = fast(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))
+    assert not out.keypoints.requires_grad and out.keypoints.is_inference()
+
+
+def test_inference_path_is_a_snapshot_of_the_weights():
+    model = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=2)).eval().requires_grad_(False)
+    frames = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8)
+    fast = model.for_inference()
+    before = fast(frames).keypoints
+    with torch.no_grad():
+        model.decoder[-1].bias.add_(torch.tensor([5.0, -5.0]))
+        model.decoder[-3].weight.mul_(-1.0)
+    torch.testing.assert_close(fast(frames).keypoints, before)
+    _assert_same_detections(model.for_inference()(frames), model(frames))
+
+
+def _magical_frames(n=12):
+    import mint_rl  # noqa: F401  (registers the MAGICAL environments)
+    from mint_rl.envs import make_magical_env
+
+    env = make_magical_env("MoveToCorner", "TestJitter")
+    frames = []
+    try:
+        for seed in range(3):
+            obs, _ = env.reset(seed=seed)
+            env.action_space.seed(seed)
+            frames.append(obs)
+            for _ in range(n // 3 - 1):
+                obs, *_ = env.step(env.action_space.sample())
+                frames.append(obs)
+    finally:
+        env.close()
+    return np.stack(frames)
+
+
+def _clevrer_like_frames():
+    from mint_rl.data import clevrer_like_preset, generate_clip
+
+    return generate_clip(clevrer_like_preset("small"), seed=0).frames[::4]
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_inference_path_equals_forward_for_shipped_detectors_on_real_frames(name):
+    model = MintDetector.from_pretrained(name).requires_grad_(False)
+    fast = model.for_inference()
+    frames = {"magical": _magical_frames, "clevrer-like": _clevrer_like_frames}[name]()
+    assert frames.shape[1:3] == tuple(model.config.image_size)
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2)  # channels-last, as the encoder passes them
+    with torch.no_grad():
+        ref = model(x)
+    out = fast(x)
+    assert (out.keypoints - ref.keypoints).abs().max() < KEYPOINT_ATOL
+    assert torch.equal(out.active, ref.active)
+    assert 0 < int(ref.active.sum()) < ref.active.numel()  # both decisions occur
+    # random frames too
+    noise = torch.randint(0, 256, (4, 3, *model.config.image_size), dtype=torch.uint8)
+    with torch.no_grad():
+        _assert_same_detections(fast(noise), model(noise))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_inference_path_on_cuda_equals_cpu_forward():
+    model = MintDetector.from_pretrained("magical").requires_grad_(False)
+    frames = torch.from_numpy(_magical_frames(6)).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        ref = model(frames)
+    fast = model.to("cuda").for_inference()
+    prev = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        out = fast(frames.cuda())
+    finally:
+        torch.backends.cudnn.allow_tf32 = prev
+    assert out.keypoints.is_cuda
+    assert (out.keypoints.cpu() - ref.keypoints).abs().max() < KEYPOINT_ATOL
+    assert torch.equal(out.active.cpu(), ref.active)
+
+
+# ------------------------------------------------------------------ frame checks (issue 28)
+
+
+def _entry_points():
+    model = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=2)).eval().requires_grad_(False)
+    fast = model.for_inference()
+    from mint_rl.wrappers.encoder import ImageSpec, KeypointEncoder
+
+    encoder = KeypointEncoder(model, ImageSpec(None, 32, 32, 3))
+    nchw = lambda x: x  # noqa: E731
+    nhwc = lambda x: x.permute(0, 2, 3, 1).numpy()  # noqa: E731
+    return {"MintDetector": (model, nchw), "InferenceDetector": (fast, nchw), "KeypointEncoder": (encoder, nhwc)}
+
+
+@pytest.mark.parametrize("entry", ["MintDetector", "InferenceDetector", "KeypointEncoder"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_or_inf_frames_raise(entry, bad):
+    fn, layout = _entry_points()[entry]
+    frames = torch.full((1, 3, 32, 32), 100.0)
+    frames[0, 1, 5, 7] = bad
+    with pytest.raises(ValueError, match=f"{entry}: expected finite values on the 0..255 scale, got NaN or inf"):
+        fn(layout(frames))
+
+
+@pytest.mark.parametrize("entry", ["MintDetector", "InferenceDetector", "KeypointEncoder"])
+def test_unit_scale_float_frames_warn_and_0_255_frames_do_not(entry):
+    fn, layout = _entry_points()[entry]
+    unit = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.9
+    with pytest.warns(UserWarning, match=r"largest value of 0\.\d+; frames are expected on the 0\.\.255 scale"):
+        fn(layout(unit))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fn(layout(unit * 255))  # 0..255 floats
+        fn(layout(torch.zeros(1, 3, 32, 32)))  # black, on either scale
+        fn(layout((unit * 255).to(torch.uint8)))  # uint8: not even looked at
+
+
+# ------------------------------------------------------------------ the wrappers' encoder
+
+
+def test_encoder_uses_the_inference_path_and_matches_forward_on_magical_frames():
+    from mint_rl.wrappers.encoder import ImageSpec, KeypointEncoder
+
+    model = MintDetector.from_pretrained("magical")
+    frames = _magical_frames(9)
+    for orientation in (False, True):
+        fast = KeypointEncoder(model, ImageSpec(None, 96, 96, 3), orientation=orientation)
+        slow = KeypointEncoder(model, ImageSpec(None, 96, 96, 3), orientation=orientation, fast=False)
+        assert isinstance(fast.inference, InferenceDetector) and slow.inference is None
+        a, b = fast(frames), slow(frames)
+        assert a.shape == b.shape == (9, 25, 5 if orientation else 3) and a.dtype == np.float32
+        assert np.abs(a[..., :2] - b[..., :2]).max() < KEYPOINT_ATOL
+        assert np.array_equal(a[..., 2] > 0.5, b[..., 2] > 0.5)
+        if orientation:  # the orientation disc sits on the keypoint: moves with it by < 1e-4 of the image
+            assert np.abs(a[..., 3:] - b[..., 3:]).max() < 1e-2
+        # whole batch in one call equals frame by frame
+        whole = KeypointEncoder(model, ImageSpec(None, 96, 96, 3), chunk_size=9, orientation=orientation)
+        np.testing.assert_allclose(whole(frames), a, atol=1e-5)
+
+
+def test_default_wrapper_runs_the_inference_path():
+    import gymnasium as gym
+
+    import mint_rl  # noqa: F401
+    from mint_rl.wrappers import MintKeypointWrapper
+
+    env = MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0"), detector="magical")
+    try:
+        assert isinstance(env.encoder.inference, InferenceDetector)
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == (4, 25, 3)
+        frame = torch.from_numpy(env.encoder.resize(env._last_frame[None])).permute(0, 3, 1, 2)  # what it encoded
+        with torch.no_grad():
+            ref = env.detector(frame)
+        assert np.abs(obs[-1, :, :2] - ref.keypoints[0].clamp(-1, 1).numpy()).max() < KEYPOINT_ATOL
+        assert np.array_equal(obs[-1, :, 2] > 0.5, ref.active[0].numpy())
+    finally:
+        env.close()
