@@ -508,3 +508,20 @@ def test_every_method_plugs_into_the_wrapper_and_the_dynamics_model(tmp_path, me
     assert pred.positions.shape[-1] == 2
     with pytest.raises(ValueError, match="K=4"):
         KeypointForwardModel(ForwardModelConfig(num_keypoints=5)).check_detector(det)
+
+
+@pytest.mark.parametrize("method", BASELINE_METHODS)
+def test_baselines_refuse_nan_frames_and_warn_about_unit_scale_frames(method):
+    import warnings
+
+    det = small(method).eval()
+    frames = torch.full((1, 3, 32, 32), 100.0)
+    frames[0, 2, 3, 4] = float("nan")
+    with pytest.raises(ValueError, match="expected finite values on the 0..255 scale, got NaN or inf"):
+        det(frames)
+    unit = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 0.9
+    with pytest.warns(UserWarning, match="frames are expected on the 0..255 scale"):
+        det(unit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        det(unit * 255)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mint_rl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from mint_rl.ops import normalize_frames
+from mint_rl.ops import check_frames, normalize_frames
 
 __all__ = [
     "METHOD_FORMATS",
@@ -52,6 +52,9 @@ def check_baseline_frames(frames: object, channels: int, name: str) -> torch.Ten
         ValueError: wrong rank or channel count (the message gives expected and got), or
             floating-point frames holding NaN or inf.
 
+    Warns:
+        UserWarning: float frames whose largest value is in ``(0, 1]`` (frames divided by 255).
+
     Example:
         >>> check_baseline_frames(torch.zeros(2, 3, 8, 8), 3, "demo").shape
         torch.Size([2, 3, 8, 8])
@@ -66,8 +69,7 @@ def check_baseline_frames(frames: object, channels: int, name: str) -> torch.Ten
         raise ValueError(
             f"{name}: expected frames of shape (B, {channels}, H, W) or (B, T, {channels}, H, W), got {tuple(frames.shape)}"
         )
-    if frames.is_floating_point() and frames.numel() and not bool(torch.isfinite(frames).all()):
-        raise ValueError(f"{name}: expected finite frames on the 0..255 scale, got NaN or inf")
+    check_frames(frames, name)  # NaN/inf raise; float frames that look like [0, 1] warn
     return frames
 
 
