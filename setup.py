@@ -1,7 +1,10 @@
 """Build script for mint_rl.
 
-The compiled extension ``mint_rl._C`` (csrc/) holds the local-entropy kernels: C++ with OpenMP
-for CPU tensors, and CUDA kernels when torch is a CUDA build and nvcc is found. It is built
+The compiled extension ``mint_rl._C`` (csrc/) holds the local-entropy kernels (C++ with OpenMP
+for CPU tensors, and CUDA kernels when torch is a CUDA build and nvcc is found) and the CPU
+kernels of the detector inference path (fused soft-argmax + status head, fused bias + LeakyReLU
+of the phase-stacked transposed convolutions; :mod:`mint_rl.inference` falls back to torch
+without them). It is built
 against the torch already installed, so install with::
 
     pip install --no-build-isolation -e .
@@ -32,7 +35,7 @@ def _extension_kwargs() -> dict:
         )
         return {}
     csrc = os.path.join(HERE, "csrc")
-    sources = ["csrc/entropy_cpu.cpp"]
+    sources = ["csrc/entropy_cpu.cpp", "csrc/inference_cpu.cpp"]  # + the fused inference-path kernels
     define_macros = []
     extra = {"cxx": ["-O3", "-fopenmp"]}
     use_cuda = (

@@ -24,19 +24,28 @@ maps), in eval mode and without autograd, rewritten for speed:
    ``|a|`` goes into its weights (LeakyReLU is positively homogeneous), leaving
    ``y = sign(a) v + b``. The soft-argmax weights of the softplus maps are
    ``exp(softplus(y)) = 1 + exp(y)``, and ``max softplus(y) = softplus(max y)``, so one max
-   reduction, one ``exp`` and one matrix product with a table of the map coordinates of the
-   phase-stacked entries (:class:`SoftArgmaxHead`) give every keypoint and status. Entries
-   outside the map crop are ``-inf`` after the bias map and drop out.
+   reduction, one ``exp`` and one weighted sum with the map coordinates of the phase-stacked
+   entries (:class:`SoftArgmaxHead`) give every keypoint and status. Entries outside the map
+   crop are ``-inf`` after the bias map and drop out.
+5. **Fused CPU kernels** (csrc/inference_cpu.cpp, compiled into ``mint_rl._C``): after a hidden
+   layer's convolution, one pass adds the rim, applies LeakyReLU and interleaves and crops the
+   phases (``rim_lrelu_interleave``); the head reads the last convolution's output once
+   (``softargmax_head``: rim, LeakyReLU, sign, max and exp-weighted sums a grid row at a time,
+   the max kept online). Without them (:func:`compiled_kernels` is ``None``: no compiler at
+   install time, or a CUDA tensor) the same steps run as torch operations, with the same results.
 
 Measured on the project's 2-core AVX-512 Xeon, one thread, one 96x96 frame through the
 ``magical`` detector, the two paths interleaved (``scripts/benchmark_wrapper.py --compare``):
-2.85 ms instead of 7.7 ms (2.7x; 2.4 vs 6.8 ms, 2.85x, when each path runs warm), keypoints
-within 1e-5 of ``forward`` and the same active/inactive decisions on real MAGICAL and
-CLEVRER-like frames. What is left is mostly convolution: the three phase convolutions carry
-zero taps (16 taps per input pixel where a stride-2, 3x3 transposed convolution has 9; split
-into exact per-phase convolutions they are no faster, small kernels running less efficiently)
-and run near the fp32 peak of one AVX-512 core; the rest is a few passes over the last
-layer's 25 x 127 x 127 values and per-op overhead. Measured and not used: ``torch.compile``
+2.42-2.53 ms instead of 7.14-7.35 ms on the idle machine (2.90-2.94x, three runs), 2.20-2.34
+instead of 6.73-7.22 ms while two training jobs kept both cores busy (3.06-3.08x), keypoints
+within 2.1e-5 of ``forward`` and the same active/inactive decisions on real MAGICAL and
+CLEVRER-like frames (docs/performance.md). The fused kernels took the
+head from 0.40 to 0.23 ms and the glue of the two hidden transposed layers from about
+0.12 + 0.05 to 0.06 + 0.02 ms (each timed alone, same machine); with the torch steps instead
+the path is 2.7-2.9x. What is left is mostly convolution (1.4 of the 2.2 ms): the three phase
+convolutions carry zero taps (16 taps per input pixel where a stride-2, 3x3 transposed
+convolution has 9; split into exact per-phase convolutions they are no faster, small kernels
+running less efficiently) and run near the fp32 peak of one AVX-512 core. Measured and not used: ``torch.compile``
 (10 to 50 s to compile, then 2x slower), oneDNN's fused convolution + LeakyReLU (no faster),
 bf16 convolutions on AMX (1.3x faster, keypoints off by 0.02), ``torch.jit.trace`` + ``freeze``
 (10% faster, deprecated).
@@ -56,6 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mint_rl._ext import load_extension
 from mint_rl.ops import check_frames
 
 __all__ = [
@@ -64,6 +74,7 @@ __all__ = [
     "BiasMap",
     "SoftArgmaxHead",
     "batchnorm_affine",
+    "compiled_kernels",
     "depth_to_space",
     "fold_affine",
     "phase_weight",
@@ -74,6 +85,28 @@ _CHANNELS_LAST = torch.channels_last
 _RIM_TOLERANCE = 1e-12
 #: ``exp(-max y)`` is clamped here: beyond it the soft-argmax weights are uniform to 1e-35
 _MAX_UNIFORM_EXPONENT = 80.0
+
+
+_KERNELS: list = []  # [the ops namespace or None], filled on first use
+
+
+def compiled_kernels():
+    """The fused CPU kernels (``torch.ops.mint_rl_inference``), or ``None`` when ``mint_rl._C`` lacks them.
+
+    They are compiled into the extension from csrc/inference_cpu.cpp. Without them (no compiler
+    at install time, or an extension built before they existed) the inference path runs the
+    same steps as torch operations: same results, slower.
+    """
+    if not _KERNELS:
+        ops = None
+        if load_extension(warn=False) is not None:
+            try:
+                ops = torch.ops.mint_rl_inference
+                ops.softargmax_head  # noqa: B018  (raises when the extension predates the kernel)
+            except (AttributeError, RuntimeError):
+                ops = None
+        _KERNELS.append(ops)
+    return _KERNELS[0]
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -310,18 +343,29 @@ class InferenceOutput(NamedTuple):
 
 @dataclass(frozen=True)
 class SoftArgmaxHead:
-    """Keypoints and status from the last layer's phase-stacked output ``v``, without softplus maps.
+    """Keypoints and status from the last layer's phase-stacked convolution output, without softplus maps.
 
-    The feature maps are ``f = softplus(y)`` with ``y = sign * v + shift`` (the last BatchNorm,
-    its scale already in the weights). Softmax weights of ``f`` are ``exp(f) = 1 + exp(y)``,
-    ``exp(y - Y) + exp(-Y)`` after dividing by ``exp(Y)``, ``Y = max y``; and the peak of ``f``
-    is ``softplus(Y)``. So: one max (and min, for negative signs) reduction, one ``exp`` and one
-    product with :attr:`coords` give the status and the expected coordinates.
+    The last layer's output is ``v = lrelu(conv + rim)`` (the convolution with its bias map's
+    interior as bias, then the bias map's rim, :class:`BiasMap`). The feature maps are
+    ``f = softplus(y)`` with ``y = sign * v + shift`` (the last BatchNorm, its scale already in
+    the weights). Softmax weights of ``f`` are ``exp(f) = 1 + exp(y)``, ``exp(y - Y) + exp(-Y)``
+    after dividing by ``exp(Y)``, ``Y = max y``; and the peak of ``f`` is ``softplus(Y)``. So:
+    one max reduction, one ``exp`` and one product with the map coordinates of the entries give
+    the status and the expected coordinates. Entries outside the map crop are ``-sign * inf`` in
+    the rim, so ``y = -inf`` there and they drop out of the max and the sums.
+
+    Two implementations of the same steps: the compiled kernel ``softargmax_head``
+    (csrc/inference_cpu.cpp: one pass over ``v``, the max kept per grid row and the sums
+    rescaled when it grows) for CPU tensors when ``mint_rl._C`` has it, else :meth:`torch_steps`.
 
     Attributes:
         coords: ``(3, M)`` for the ``M = I * J * P * Q`` entries of the phase-stacked output in
             memory order: ``[1, x, y]`` of the map pixel each one is, zero where it is outside the map.
         totals: ``(3, 1)`` ``coords`` summed: pixels in the map, sum of their x, sum of their y.
+        row_in, row_y: ``(I, P Q K)`` per grid row and channel ``(p * Q + q) * K + k``: 1 where the
+            map row ``s_h i + p`` is inside the map, and that row's y (0 outside).
+        col_in, col_x: ``(J, P Q K)`` the same per grid column: inside, and x. ``coords`` of entry
+            ``(i, j, p, q)`` is ``[row_in col_in, row_in col_x, row_y col_in]``.
         sign: ``(K,)`` of the last BatchNorm's scale.
         shift: ``(1, 1, K)`` the last BatchNorm's shift.
         flip: whether any sign is negative.
@@ -329,17 +373,33 @@ class SoftArgmaxHead:
 
     coords: Tensor
     totals: Tensor
+    row_in: Tensor
+    row_y: Tensor
+    col_in: Tensor
+    col_x: Tensor
     sign: Tensor
     shift: Tensor
     gamma: float
     sharpness: float
     flip: bool
 
-    def __call__(self, v: Tensor) -> tuple[Tensor, Tensor]:
-        """``v`` ``(N, P Q K, I, J)`` channels-last, outside entries ``-sign * inf``; overwritten.
+    def __call__(self, v: Tensor, rim: BiasMap, slope: float) -> tuple[Tensor, Tensor]:
+        """Keypoints ``(N, K, 2)`` and status ``(N, K)`` of the last convolution's output ``v``.
 
-        Returns keypoints ``(N, K, 2)`` and status ``(N, K)``.
+        ``v``: ``(N, P Q K, I, J)`` channels-last, the bias map's interior added (the
+        convolution's bias), its rim ``rim`` and the LeakyReLU of slope ``slope`` not yet applied.
+        May be overwritten.
         """
+        kernels = compiled_kernels()
+        if kernels is not None and v.device.type == "cpu":
+            return kernels.softargmax_head(
+                v.contiguous(memory_format=_CHANNELS_LAST), rim.index, rim.delta, slope, self.sign, self.shift,
+                self.row_in, self.row_y, self.col_in, self.col_x, self.totals, self.gamma, self.sharpness)
+        return self.torch_steps(v, rim, slope)
+
+    def torch_steps(self, v: Tensor, rim: BiasMap, slope: float) -> tuple[Tensor, Tensor]:
+        """What :meth:`__call__` computes, in torch operations (any device; overwrites ``v``)."""
+        v = F.leaky_relu_(rim.add_rim_(v), slope)
         n, k = v.shape[0], self.sign.numel()
         grid = v.permute(0, 2, 3, 1).view(n, v.shape[2], -1, k)  # (N, I, J P Q, K): memory order
         if self.flip:
@@ -376,10 +436,25 @@ class _Layer:
     phases: tuple[int, int]  # (1, 1) for a convolution
     crop: Optional[tuple[slice, slice]]  # of the interleaved output; None: keep the phases stacked (last layer)
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def conv(self, x: Tensor) -> Tensor:
+        """[window ->] the convolution, with the bias map's interior as its bias."""
         if self.window is not None:
             x = x[..., self.window[0], self.window[1]].contiguous(memory_format=_CHANNELS_LAST)
-        x = F.conv2d(x, self.weight, self.bias.interior, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias.interior, self.stride, self.padding)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """A hidden layer: conv -> rim -> LeakyReLU [-> interleaved phases, cropped].
+
+        After the convolution, the compiled kernel ``rim_lrelu_interleave`` (one pass; a plain
+        convolution is one phase, uncropped) or the same steps in torch.
+        """
+        x = self.conv(x)
+        kernels = compiled_kernels()
+        if kernels is not None and x.device.type == "cpu":
+            rows, cols = self.crop or (slice(0, x.shape[2]), slice(0, x.shape[3]))
+            return kernels.rim_lrelu_interleave(x.contiguous(memory_format=_CHANNELS_LAST), self.bias.index,
+                                                self.bias.delta, self.slope, *self.phases,
+                                                rows.start, rows.stop, cols.start, cols.stop)
         x = F.leaky_relu_(self.bias.add_rim_(x), self.slope)
         if self.crop is not None:
             x = depth_to_space(x, self.phases, *self.crop)
@@ -555,9 +630,15 @@ class InferenceDetector:
         outside = outside.expand(groups, k, i_size, j_size).reshape(1, groups * k, i_size, j_size)
         masked = -sign.repeat(groups).view(1, -1, 1, 1) * math.inf
         grid = torch.where(outside, masked.expand_as(grid), grid)
+        # the same tables per grid row / column and channel (p * Q + q) * K + k, for the compiled kernel
+        channel_p = torch.arange(phases[0]).repeat_interleave(phases[1] * k)
+        channel_q = torch.arange(phases[1]).repeat_interleave(k).repeat(phases[0])
+        table = lambda t: t.to(self.device, torch.float32).contiguous()  # noqa: E731
         head = SoftArgmaxHead(
-            coords=coords.reshape(3, -1).to(self.device, torch.float32).contiguous(),
-            totals=coords.reshape(3, -1).sum(1, keepdim=True).to(self.device, torch.float32),
+            coords=table(coords.reshape(3, -1)),
+            totals=table(coords.reshape(3, -1).sum(1, keepdim=True)),
+            row_in=table(in_rows[:, channel_p]), row_y=table(ys[:, channel_p]),
+            col_in=table(in_cols[:, channel_q]), col_x=table(xs[:, channel_q]),
             sign=sign.to(self.device, torch.float32),
             shift=bn_shift.view(1, 1, -1).to(self.device, torch.float32),
             gamma=float(self.config.gamma),
@@ -587,9 +668,10 @@ class InferenceDetector:
         x = frames.reshape(-1, *frames.shape[-3:]).to(self.device, torch.float32)
         layers, head = self._plan(x.shape[-2], x.shape[-1])
         x = x.contiguous(memory_format=_CHANNELS_LAST)
-        for layer in layers:
+        for layer in layers[:-1]:
             x = layer(x)
-        keypoints, status = head(x)
+        last = layers[-1]  # its rim and LeakyReLU are part of the head
+        keypoints, status = head(last.conv(x), last.bias, last.slope)
         return InferenceOutput(keypoints.reshape(*lead, *keypoints.shape[1:]), status.reshape(*lead, status.shape[-1]))
 
 

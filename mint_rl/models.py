@@ -383,8 +383,8 @@ class MintDetector(nn.Module):
     (normalised to ``[-0.5, 0.5]`` inside; float frames with NaN or inf raise ``ValueError``,
     float frames that look like ``[0, 1]`` warn, see :func:`mint_rl.ops.check_frames`).
 
-    For a frozen detector, :meth:`for_inference` gives the same keypoints and status 2.7x
-    faster on a CPU (what the keypoint wrappers use).
+    For a frozen detector, :meth:`for_inference` gives the same keypoints and status about 3x
+    faster on a CPU (2.9-3.1x measured at batch 1, one thread; what the keypoint wrappers use).
 
     Example:
         >>> model = MintDetector(DetectorConfig.for_image(96, 96, num_keypoints=4))
@@ -461,9 +461,9 @@ class MintDetector(nn.Module):
         BatchNorm and the input normalisation folded into the convolutions, the transposed
         convolutions as one phase-stacked convolution each, channels-last memory, soft-argmax
         and status in one pass over the last layer (:mod:`mint_rl.inference`). Same keypoints
-        as ``forward`` within float rounding (1e-5 on real frames), 2.7x faster on the
-        project's 2-core CPU at batch 1, one thread. A snapshot: build a new one after changing
-        the weights.
+        as ``forward`` within float rounding (1e-5 on real frames), about 3x faster on the
+        project's 2-core CPU at batch 1, one thread (2.9-3.1x measured). A snapshot: build a new
+        one after changing the weights.
 
         Raises:
             ValueError: the detector is in training mode or its parameters require gradients

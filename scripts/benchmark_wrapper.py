@@ -3,7 +3,8 @@
 
 Prints first the detector's two paths side by side (``--compare`` prints only this part):
 ``forward`` (today's ``MintDetector.forward``) and the inference path the wrappers use
-(``MintDetector.for_inference``: BatchNorm folded, channels-last, one-pass soft-argmax), in ms
+(``MintDetector.for_inference``: BatchNorm folded, channels-last, one-pass soft-argmax, the fused
+C++ kernels of csrc/inference_cpu.cpp when ``mint_rl._C`` has them; the first line says which), in ms
 per frame at 1 and 2 threads and batch 1 and 8, interleaved (target: inference >= 3x faster at
 1 thread, batch 1); the wrapped/raw env steps/s on one thread with either path (target with the
 inference path: >= 0.6); and the largest keypoint / status difference between the paths on
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 import mint_rl  # noqa: F401  (registers magical/<id>)
+from mint_rl.inference import compiled_kernels
 from mint_rl.models import MintDetector, detector_preset
 from mint_rl.wrappers.encoder import KeypointEncoder
 from mint_rl.wrappers import ORIENTATION_RADIUS, MintKeypointVectorWrapper, MintKeypointWrapper, intensity_centroid
@@ -244,8 +246,10 @@ def compare_paths(detector: MintDetector, device: torch.device, args, n_params: 
     cpu = _cpu_name()
     print(f"detector: {args.detector} ({n_params:,} parameters, input {detector.config.image_size}) on {device}"
           + (f" ({cpu})" if cpu and device.type == "cpu" else ""))
+    kernels = compiled_kernels() is not None and device.type == "cpu"
+    print(f"inference path: {'fused C++ kernels (mint_rl._C)' if kernels else 'torch steps (no compiled kernels)'}")
+    line = {"compiled_kernels": str(int(kernels))}
     print("per frame, interleaved medians  forward   inference   speed-up (target >= 3 at 1 thread, batch 1)")
-    line = {}
     for (t, batch), m in timings.items():
         f, i = m["forward"] / batch, m["inference"] / batch
         print(f"  {t} thread{'s' if t > 1 else ' '}, batch {batch}    {f * 1e3:8.2f} ms {i * 1e3:8.2f} ms   {f / i:6.2f} x")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mint_rl.envs.registry import TASKS
 from mint_rl.experiments.magical_bc import VARIANTS
-from mint_rl.models import MintDetector
+from mint_rl.detectors import load_detector
 from mint_rl.training.evaluation import magical_keypoint_coverage
 
 
@@ -44,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    det = MintDetector.from_pretrained(args.detector)
+    det = load_detector(args.detector)  # any keypoint method: MINT or a baseline
     cov = magical_keypoint_coverage(det, tasks=args.tasks, variants=args.variants, episodes=args.episodes,
                                     seed=args.seed, progress=not args.no_progress)
     print(f"{'task':<14} {'robot':>7} {'blocks':>7} {'all':>7} {'frames':>7}")

@@ -107,7 +107,7 @@ class KeypointEncoder:
 
     The keypoints come from the detector's inference path (:meth:`MintDetector.for_inference`:
     BatchNorm folded, channels-last, no feature maps; the same keypoints as ``forward`` within
-    1e-5, 2.7x faster on the project's CPU), built once here: a snapshot of the weights, so
+    1e-5, about 3x faster on the project's CPU), built once here: a snapshot of the weights, so
     build a new encoder after changing them. ``fast=False`` (or setting :attr:`inference` to
     ``None``) runs ``detector.forward`` instead.
 
