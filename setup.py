@@ -4,13 +4,13 @@ The compiled extension ``mint_rl._C`` (csrc/) holds the local-entropy kernels (C
 for CPU tensors, and CUDA kernels when torch is a CUDA build and nvcc is found) and the CPU
 kernels of the detector inference path (fused soft-argmax + status head, fused bias + LeakyReLU
 of the phase-stacked transposed convolutions; :mod:`mint_rl.inference` falls back to torch
-without them). It is built
-against the torch already installed, so install with::
+without them). It is built against the torch already installed, so install with::
 
-    pip install --no-build-isolation -e .
+    pip install --no-build-isolation --no-deps -e .
 
-(``install.sh`` does this). Without torch at build time the package installs without the
-extension and falls back, with a warning at run time, to a pure-torch implementation.
+(``install.sh`` does this; without ``--no-deps`` pip re-resolves gym's pins and downgrades
+pyglet, and MAGICAL can no longer render headless). Without torch at build time the package
+installs without the extension and falls back, with a warning at run time, to a pure-torch implementation.
 Set ``MINT_RL_NO_CUDA=1`` to skip the CUDA kernels on a GPU machine.
 """
 
@@ -30,7 +30,7 @@ def _extension_kwargs() -> dict:
         print(
             "mint_rl: torch is not importable at build time, so the compiled entropy kernels are "
             "not built (pure-torch fallback). Install torch first, then "
-            "`pip install --no-build-isolation -e .`.",
+            "`pip install --no-build-isolation --no-deps -e .`.",
             file=sys.stderr,
         )
         return {}

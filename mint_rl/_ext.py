@@ -38,7 +38,7 @@ def load_extension(warn: bool = True) -> Optional[ModuleType]:
         warnings.warn(
             "mint_rl: the compiled extension mint_rl._C is not available "
             f"({_missing_reason[0]}); using the slower pure-torch entropy. Rebuild with "
-            "`pip install --no-build-isolation -e .` after installing torch.",
+            "`pip install --no-build-isolation --no-deps -e .` after installing torch.",
             RuntimeWarning,
             stacklevel=3,
         )

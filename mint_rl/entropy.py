@@ -332,7 +332,7 @@ def local_entropy(
         elif x.is_cuda and not ext.with_cuda():
             raise RuntimeError(
                 "local_entropy: got a CUDA tensor, but mint_rl._C was built without CUDA kernels "
-                "(rebuild with a CUDA torch and nvcc: `pip install --no-build-isolation -e .`), "
+                "(rebuild with a CUDA torch and nvcc: `pip install --no-build-isolation --no-deps -e .`), "
                 "or call mint_rl.entropy.local_entropy_torch"
             )
         elif hard:

@@ -107,9 +107,9 @@ IMAGES = {
 
 
 def test_extension_is_built():
-    # The install (pip install --no-build-isolation -e .) must build mint_rl._C; the parity
+    # The install (pip install --no-build-isolation --no-deps -e .) must build mint_rl._C; the parity
     # tests below would otherwise compare the torch path with itself.
-    assert ext_mod.has_extension(), "mint_rl._C is missing: rebuild with pip install --no-build-isolation -e ."
+    assert ext_mod.has_extension(), "mint_rl._C is missing: rebuild with pip install --no-build-isolation --no-deps -e ."
 
 
 def ext():

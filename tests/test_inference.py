@@ -46,8 +46,8 @@ def _randomise_batchnorms(model: nn.Module, seed: int, negative: bool = True, la
     return model.eval().requires_grad_(False)
 
 
-needs_kernels = pytest.mark.skipif(compiled_kernels() is None,
-                                   reason="mint_rl._C without the fused inference kernels (csrc/inference_cpu.cpp)")
+_NO_KERNELS = "mint_rl._C without the fused inference kernels (csrc/inference_cpu.cpp)"
+needs_kernels = pytest.mark.skipif(compiled_kernels() is None, reason=_NO_KERNELS)
 
 
 @pytest.fixture(params=["compiled", "torch"])
@@ -55,7 +55,7 @@ def kernels(request, monkeypatch):
     """Run a test with the compiled kernels (skipped when the extension lacks them) and with the torch steps."""
     if request.param == "compiled":
         if compiled_kernels() is None:
-            pytest.skip("mint_rl._C without the fused inference kernels (csrc/inference_cpu.cpp)")
+            pytest.skip(_NO_KERNELS)
     else:
         monkeypatch.setattr(inference, "_KERNELS", [None])
         assert compiled_kernels() is None
