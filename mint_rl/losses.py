@@ -71,6 +71,10 @@ class LossConfig(ConfigMixin):
         sharpness_factor: the sharpening factor then used (10).
         it_keypoint_reduction: "sum" (the paper's Eq. 8) or "mean" of the IT cost over the K
             keypoints; with "sum" and K=25 the weighted IT term dominates the total early on.
+        overlap_keypoints: "all" (the paper: every keypoint's Gaussian, active or not) or
+            "active" (Gaussians weighted by the status, so that only active keypoints may not
+            pile up: with a small ``beta`` the gradient then switches one of two active keypoints
+            on the same spot off instead of only pushing them apart; see :func:`overlap_loss`).
     """
 
     lambda_me: float = 100.0
@@ -90,6 +94,7 @@ class LossConfig(ConfigMixin):
     sharpen_below_width: int = 100
     sharpness_factor: float = 10.0
     it_keypoint_reduction: str = "sum"
+    overlap_keypoints: str = "all"
 
     def __post_init__(self) -> None:
         for name in ("lambda_me", "lambda_mce", "lambda_it", "lambda_overlap", "lambda_status", "movement_weight"):
@@ -114,6 +119,10 @@ class LossConfig(ConfigMixin):
         if self.it_keypoint_reduction not in ("sum", "mean"):
             raise ValueError(
                 f"LossConfig.it_keypoint_reduction: expected 'sum' or 'mean', got {self.it_keypoint_reduction!r}"
+            )
+        if self.overlap_keypoints not in ("all", "active"):
+            raise ValueError(
+                f"LossConfig.overlap_keypoints: expected 'all' or 'active', got {self.overlap_keypoints!r}"
             )
         self.kappa, self.beta, self.sigma = float(self.kappa), float(self.beta), float(self.sigma)
         self.eta, self.tau, self.bandwidth = float(self.eta), float(self.tau), float(self.bandwidth)
@@ -395,17 +404,25 @@ def information_transport_loss(
 # --------------------------------------------------------------------------------------------
 
 
-def overlap_loss(gaussians: torch.Tensor, beta: float = 4.0, reduction: str = "mean") -> torch.Tensor:
+def overlap_loss(
+    gaussians: torch.Tensor, beta: float = 4.0, reduction: str = "mean", status: torch.Tensor | None = None
+) -> torch.Tensor:
     """Overlapping loss of Sec. 2.2.3: ``L_O = relu(max_{x,y} sum_k G_k - beta) / K``.
 
     The paper prints ``min(max(sum G) - beta, 0) / K``, which is never positive and so could
     not penalise anything; its text ("a lower bound beta to allow occlusion") and the authors'
     runs (the term "stays at zero" while the peak is below beta) give the hinge used here.
 
+    With ``status`` the sum runs over ``s_k G_k`` (only active keypoints may not pile up; an
+    extension for keypoint economy, not in the paper): the gradient with respect to ``s_k`` is
+    ``G_k(x*, y*) / K >= 0`` at the peak ``(x*, y*)``, so it lowers the status of the keypoints
+    stacked there as well as pushing them apart.
+
     Args:
         gaussians: ``(..., K, h, w)`` Gaussians (:func:`mint_rl.ops.gaussian_maps`).
         beta: allowed peak of the summed Gaussians.
         reduction: "mean" | "sum" over frames, or "none" for ``(...)``.
+        status: optional ``(..., K)`` status weights in ``[0, 1]``.
 
     Example:
         >>> g = torch.ones(1, 5, 3, 3)  # five keypoints on top of each other
@@ -416,6 +433,13 @@ def overlap_loss(gaussians: torch.Tensor, beta: float = 4.0, reduction: str = "m
     if gaussians.ndim < 3:
         raise ValueError(f"overlap_loss: expected gaussians of shape (..., K, h, w), got {tuple(gaussians.shape)}")
     k = gaussians.shape[-3]
+    if status is not None:
+        _check(status, "overlap_loss: status")
+        if tuple(status.shape) != tuple(gaussians.shape[:-2]):
+            raise ValueError(
+                f"overlap_loss: expected status of shape {tuple(gaussians.shape[:-2])}, got {tuple(status.shape)}"
+            )
+        gaussians = gaussians * status[..., None, None]
     peak = gaussians.sum(dim=-3).flatten(-2).amax(dim=-1)
     return _reduce(F.relu(peak - beta) / k, reduction, "overlap_loss")
 
@@ -510,7 +534,8 @@ def mint_loss(
         if config.lambda_it > 0
         else zero
     )
-    overlap = overlap_loss(gaussians, config.beta) if config.lambda_overlap > 0 else zero
+    overlap_status = status if config.overlap_keypoints == "active" else None
+    overlap = overlap_loss(gaussians, config.beta, status=overlap_status) if config.lambda_overlap > 0 else zero
     status_term = active_status_loss(status)
     total = (
         config.lambda_me * me

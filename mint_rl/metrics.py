@@ -25,6 +25,19 @@ clips, :func:`aggregate_metrics`):
   mean over frames with at least one visible object. Objects absent from a frame are left out
   of that frame.
 
+Keypoint economy (the paper's third contribution: active keypoints that follow the entities;
+not in Appendix D, defined here). An object is *present* in a frame iff its mask covers at least
+``presence_area`` pixels (default ``0.1 A_k``, so that a sliver at the border does not count yet):
+
+- active per object: per frame ``n_active / n_present``, mean over frames with an object present.
+- come-and-go response: the present count is cut into *stable runs* (at least ``min_run``
+  frames with the same count; shorter runs, e.g. an occlusion of two frames, are ignored). Each
+  pair of consecutive stable runs with different counts is an *event*; its response is
+  ``(mean active over the first window frames of the new run - mean active over the last window
+  frames of the old run) / (change in present objects)``: keypoints gained per object entering
+  (or lost per object leaving). An event *follows* the objects iff its response is at least 0.5
+  keypoints per object; a clip follows them iff all of its events do.
+
 Example:
     >>> import torch
     >>> masks = torch.zeros(2, 5, 5, dtype=torch.long); masks[:, 1:3, 1:3] = 1
@@ -79,10 +92,48 @@ class ClipMetrics:
     n_active: np.ndarray
     n_visible: np.ndarray
     keypoint_area: float = field(default=0.0)
+    n_present: np.ndarray | None = None
+    active_per_object: float = float("nan")
+    events: list["CountEvent"] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, float]:
         """The four clip values by name."""
         return {"dop": self.dop, "top": self.top, "uak": self.uak, "rak": self.rak}
+
+    @property
+    def come_and_go(self) -> float:
+        """Mean response of the clip's events (NaN without events)."""
+        return float(np.mean([e.response for e in self.events])) if self.events else float("nan")
+
+
+@dataclass(frozen=True)
+class CountEvent:
+    """A change in the number of present objects between two stable runs of frames.
+
+    Attributes:
+        frame: first frame of the new run.
+        delta_objects: present objects after minus before (non-zero).
+        active_before, active_after: mean active keypoints over the window before / after.
+    """
+
+    frame: int
+    delta_objects: int
+    active_before: float
+    active_after: float
+
+    @property
+    def response(self) -> float:
+        """Active keypoints gained per object gained (lost per object lost)."""
+        return (self.active_after - self.active_before) / self.delta_objects
+
+    @property
+    def follows(self) -> bool:
+        """The active count moved at least half a keypoint per object, in the objects' direction."""
+        return self.response >= FOLLOW_THRESHOLD
+
+
+#: Keypoints per object an event's response must reach for the active count to follow it.
+FOLLOW_THRESHOLD: float = 0.5
 
 
 # ----------------------------------------------------------------------------- input checks
@@ -323,8 +374,11 @@ def clip_metrics(
     masks: torch.Tensor | np.ndarray,
     pixel: bool = False,
     keypoint_area: float | None = None,
+    presence_area: float | None = None,
+    min_run: int = 4,
+    window: int = 6,
 ) -> ClipMetrics:
-    """DOP, TOP, UAK, RAK of one clip plus per-frame active-keypoint and visible-object counts.
+    """DOP, TOP, UAK, RAK of one clip, its keypoint economy and per-frame counts.
 
     Args:
         keypoints: ``(T, K, 2)`` (x, y); normalised ``[-1, 1]`` unless ``pixel=True``.
@@ -332,6 +386,8 @@ def clip_metrics(
         masks: ``(T, H, W)`` integer instance ids, 0 = background.
         pixel: keypoints are pixel (column, row) coordinates.
         keypoint_area: ``A_k`` in pixels; default :func:`default_keypoint_area` of ``(H, W)``.
+        presence_area: pixels an object must cover to be present for the economy metrics
+            (default ``0.1 A_k``); ``min_run``, ``window``: see :func:`count_events`.
 
     Raises:
         ValueError/TypeError: mismatched ``T``/``K``, wrong ranks or dtypes, active keypoints
@@ -362,11 +418,16 @@ def clip_metrics(
     top, top_t = tracked_object_percentage(hits, visible)
     uak, uak_t = unsuccessful_keypoint_assignment(labels)
     rak, rak_t = redundant_keypoint_assignment(hits, areas, float(keypoint_area))
+    presence_area = 0.1 * float(keypoint_area) if presence_area is None else float(presence_area)
+    n_active = active_mask(status).sum(dim=1).numpy()
+    n_present = present_counts(areas, presence_area)
     return ClipMetrics(
         dop=dop, top=top, uak=uak, rak=rak,
         dop_per_frame=dop_t, top_per_frame=top_t, uak_per_frame=uak_t, rak_per_frame=rak_t,
-        n_active=active_mask(status).sum(dim=1).numpy(), n_visible=visible.sum(dim=1).numpy(),
-        keypoint_area=float(keypoint_area),
+        n_active=n_active, n_visible=visible.sum(dim=1).numpy(),
+        keypoint_area=float(keypoint_area), n_present=n_present,
+        active_per_object=active_per_object(n_active, n_present),
+        events=count_events(n_active, n_present, min_run, window),
     )
 
 
@@ -391,3 +452,130 @@ def aggregate_metrics(results: Sequence[ClipMetrics]) -> dict[str, dict[str, flo
             "n": int(len(vals)),
         }
     return out
+
+
+# ----------------------------------------------------------------------------- keypoint economy
+
+
+def present_counts(areas: torch.Tensor | np.ndarray, presence_area: float) -> np.ndarray:
+    """``(T,)`` number of objects covering at least ``presence_area`` pixels, from ``(T, O)`` areas.
+
+    Example:
+        >>> present_counts(np.array([[0, 5, 30], [40, 0, 2]]), 10.0).tolist()
+        [1, 1]
+    """
+    a = np.asarray(areas.numpy() if isinstance(areas, torch.Tensor) else areas)
+    if a.ndim != 2:
+        raise ValueError(f"present_counts: expected areas of shape (T, O), got {a.shape}")
+    if not presence_area > 0:
+        raise ValueError(f"present_counts: expected presence_area > 0 pixels, got {presence_area}")
+    return (a >= presence_area).sum(axis=1).astype(np.int64)
+
+
+def stable_runs(counts: np.ndarray, min_run: int = 4) -> list[tuple[int, int, int]]:
+    """Maximal runs ``(start, stop, count)`` of equal counts lasting at least ``min_run`` frames.
+
+    Example:
+        >>> stable_runs(np.array([2, 2, 2, 2, 3, 2, 2, 3, 3, 3, 3]), min_run=3)
+        [(0, 4, 2), (7, 11, 3)]
+    """
+    counts = np.asarray(counts)
+    if counts.ndim != 1:
+        raise ValueError(f"stable_runs: expected counts of shape (T,), got {counts.shape}")
+    if int(min_run) < 1:
+        raise ValueError(f"stable_runs: expected min_run >= 1, got {min_run}")
+    runs, start = [], 0
+    for t in range(1, len(counts) + 1):
+        if t == len(counts) or counts[t] != counts[start]:
+            if t - start >= min_run:
+                runs.append((start, t, int(counts[start])))
+            start = t
+    return runs
+
+
+def count_events(
+    n_active: np.ndarray, n_present: np.ndarray, min_run: int = 4, window: int = 6
+) -> list[CountEvent]:
+    """The come-and-go events of one clip (see the module docstring).
+
+    Consecutive stable runs (:func:`stable_runs`) with the same count (an occlusion in between)
+    are not an event. The windows are the last ``window`` frames of the old run and the first
+    ``window`` frames of the new one (shorter runs: all their frames).
+
+    Args:
+        n_active: ``(T,)`` active keypoints per frame.
+        n_present: ``(T,)`` present objects per frame (:func:`present_counts`).
+
+    Example:
+        >>> present = np.array([2] * 6 + [3] * 6)
+        >>> [round(e.response, 2) for e in count_events(np.array([4] * 6 + [6] * 6), present)]
+        [2.0]
+        >>> count_events(np.array([4] * 12), present)[0].follows
+        False
+    """
+    n_active, n_present = np.asarray(n_active, np.float64), np.asarray(n_present)
+    if n_active.shape != n_present.shape or n_active.ndim != 1:
+        raise ValueError(
+            f"count_events: expected n_active and n_present of the same shape (T,), got {n_active.shape} and {n_present.shape}"
+        )
+    if int(window) < 1:
+        raise ValueError(f"count_events: expected window >= 1, got {window}")
+    runs = stable_runs(n_present, min_run)
+    events = []
+    for (s0, e0, c0), (s1, e1, c1) in zip(runs[:-1], runs[1:]):
+        if c0 == c1:
+            continue
+        before = n_active[max(s0, e0 - window):e0].mean()
+        after = n_active[s1:min(e1, s1 + window)].mean()
+        events.append(CountEvent(frame=s1, delta_objects=c1 - c0, active_before=float(before), active_after=float(after)))
+    return events
+
+
+def active_per_object(n_active: np.ndarray, n_present: np.ndarray) -> float:
+    """Mean over frames with an object present of ``n_active / n_present`` (NaN if none).
+
+    Example:
+        >>> active_per_object(np.array([4, 6, 9]), np.array([2, 3, 0]))
+        2.0
+    """
+    n_active, n_present = np.asarray(n_active, np.float64), np.asarray(n_present, np.float64)
+    if n_active.shape != n_present.shape:
+        raise ValueError(f"active_per_object: expected equal shapes, got {n_active.shape} and {n_present.shape}")
+    valid = n_present > 0
+    return float((n_active[valid] / n_present[valid]).mean()) if valid.any() else float("nan")
+
+
+def economy_summary(results: Sequence[ClipMetrics]) -> dict[str, float]:
+    """Keypoint economy over clips: active per object, and the come-and-go response.
+
+    Returns:
+        ``active_per_object`` (mean over clips, and ``active_per_object_std``),
+        ``come_and_go`` (mean over clips with events of the clip's mean response, and its std),
+        ``follows_clips`` (fraction of clips with events whose every event follows the
+        objects), ``follows_events`` (fraction of all events), ``n_event_clips``, ``n_events``.
+
+    Example:
+        >>> present = np.array([2] * 6 + [3] * 6)
+        >>> m = ClipMetrics(1.0, 1.0, 0.0, 0.0, *[np.zeros(12)] * 6, n_present=present, active_per_object=2.0,
+        ...                 events=count_events(np.array([4] * 6 + [6] * 6), present))
+        >>> s = economy_summary([m]); s["come_and_go"], s["follows_clips"]
+        (2.0, 1.0)
+    """
+    if len(results) == 0:
+        raise ValueError("economy_summary: expected at least one ClipMetrics, got none")
+    apo = np.array([r.active_per_object for r in results], np.float64)
+    apo = apo[~np.isnan(apo)]
+    with_events = [r for r in results if r.events]
+    responses = np.array([r.come_and_go for r in with_events], np.float64)
+    all_events = [e for r in with_events for e in r.events]
+    nan = float("nan")
+    return {
+        "active_per_object": float(apo.mean()) if len(apo) else nan,
+        "active_per_object_std": float(apo.std()) if len(apo) else nan,
+        "come_and_go": float(responses.mean()) if len(responses) else nan,
+        "come_and_go_std": float(responses.std()) if len(responses) else nan,
+        "follows_clips": float(np.mean([all(e.follows for e in r.events) for r in with_events])) if with_events else nan,
+        "follows_events": float(np.mean([e.follows for e in all_events])) if all_events else nan,
+        "n_event_clips": len(with_events),
+        "n_events": len(all_events),
+    }

@@ -12,6 +12,11 @@ method from the file).
 
 With several ``--detector`` (e.g. one per training seed) the table gives the mean and standard
 deviation over detectors of the per-detector means over clips; with one detector, over clips.
+Also prints the keypoint economy (:mod:`mint_rl.metrics`): active keypoints per present object
+and the come-and-go response (keypoints gained per object entering / lost per object leaving,
+and the fraction of clips whose active count follows every entry and exit); the preset
+``come-and-go`` (``--preset come-and-go``) gives clips with two controlled entries and two exits.
+
 Writes ``OUT/metrics.json``, an overlay video of the clip whose number of visible objects
 changes most (come-and-go) and ``OUT/come_and_go.png`` (active keypoints vs visible objects).
 The last line printed is exactly ``DOP=<float> TOP=<float> UAK=<float> RAK=<float>``.
@@ -28,11 +33,19 @@ from pathlib import Path
 import numpy as np
 
 from mint_rl.detectors import load_detector
-from mint_rl.metrics import aggregate_metrics
+from mint_rl.metrics import aggregate_metrics, economy_summary
 from mint_rl.training.evaluation import detect_clip, evaluate_detector
 from mint_rl.training.sources import clips_from_source, generated_clips
 
 NAMES = ("dop", "top", "uak", "rak")
+ECONOMY = ("active_per_object", "come_and_go", "follows_clips", "follows_events")
+
+
+def economy_line(econ: dict[str, float]) -> str:
+    """One line of the economy numbers (see :func:`mint_rl.metrics.economy_summary`)."""
+    return (f"active/object={econ['active_per_object']:.2f}  come-and-go={econ['come_and_go']:+.2f} keypoints/object "
+            f"(follows {econ['follows_clips']:.0%} of {econ['n_event_clips']} clips with entries/exits, "
+            f"{econ['follows_events']:.0%} of {econ['n_events']} events)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,25 +86,32 @@ def main(argv: list[str] | None = None) -> int:
 
     per_detector = []
     table = {}
+    economy = {}
     first_results = None
     for name in detectors:
         det = load_detector(name)
         results = evaluate_detector(det, clips, keypoint_area=args.keypoint_area)
         agg = aggregate_metrics(results)
-        per_detector.append({k: agg[k]["mean"] for k in NAMES})
+        econ = economy_summary(results)
+        per_detector.append({k: agg[k]["mean"] for k in NAMES} | {k: econ[k] for k in ECONOMY})
         table[name] = agg
+        economy[name] = econ
         print(f"{name}: " + "  ".join(f"{k.upper()}={agg[k]['mean']:.4f}±{agg[k]['std']:.4f}" for k in NAMES)
               + f"  (over {len(clips)} clips)")
+        print(f"{name}: {economy_line(econ)}")
         if first_results is None:
             first_results = (det, results)
 
     if len(detectors) > 1:
-        final = {k: float(np.mean([d[k] for d in per_detector])) for k in NAMES}
-        stds = {k: float(np.std([d[k] for d in per_detector])) for k in NAMES}
+        final = {k: float(np.nanmean([d[k] for d in per_detector])) for k in NAMES + ECONOMY}
+        stds = {k: float(np.nanstd([d[k] for d in per_detector])) for k in NAMES + ECONOMY}
         print("over detectors: " + "  ".join(f"{k.upper()}={final[k]:.4f}±{stds[k]:.4f}" for k in NAMES))
+        print("over detectors: " + "  ".join(f"{k}={final[k]:.3f}±{stds[k]:.3f}" for k in ECONOMY))
     else:
         final = per_detector[0]
-        stds = {k: table[detectors[0]][k]["std"] for k in NAMES}
+        econ = economy[detectors[0]]
+        stds = {k: table[detectors[0]][k]["std"] for k in NAMES} | {
+            "active_per_object": econ["active_per_object_std"], "come_and_go": econ["come_and_go_std"]}
 
     det, results = first_results
     swing = [int(r.n_visible.max() - r.n_visible.min()) for r in results]
@@ -110,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         artefacts["video"] = str(write_video(frames, args.out / "overlay.mp4", fps=clips[ci].fps))
     (args.out / "metrics.json").write_text(json.dumps(
         {"detectors": detectors, "clips": [c.name for c in clips], "per_detector": table,
-         "mean": final, "std": stds, "come_and_go_clip": clips[ci].name, "artefacts": artefacts}, indent=2))
+         "economy": economy, "mean": final, "std": stds, "come_and_go_clip": clips[ci].name, "artefacts": artefacts}, indent=2))
     print(f"wrote {', '.join(artefacts.values())}, {args.out / 'metrics.json'}", file=sys.stderr)
     print(f"DOP={final['dop']:.4f} TOP={final['top']:.4f} UAK={final['uak']:.4f} RAK={final['rak']:.4f}")
     return 0

@@ -206,6 +206,50 @@ def test_overlap_is_a_hinge_on_the_summed_gaussian_peak():
     assert overlap_loss(g, beta=7.0).item() == 0.0
 
 
+def test_active_only_overlap_ignores_inactive_keypoints_and_pushes_stacked_active_ones_off():
+    centre = pixel_to_normalized(torch.tensor([12.0, 9.0]), H, W)
+    g = gaussian_maps(centre.expand(1, 3, 2), H, W, 2.0)  # three keypoints on one spot
+    status = torch.tensor([[1.0, 1.0, 0.0]], requires_grad=True)
+    loss = overlap_loss(g, beta=1.5, status=status)
+    assert loss.item() == pytest.approx((2.0 - 1.5) / 3, rel=1e-4)  # the inactive one does not count
+    assert overlap_loss(g, beta=1.5).item() == pytest.approx((3.0 - 1.5) / 3, rel=1e-4)  # the paper's: all three
+    (grad,) = torch.autograd.grad(loss, status)
+    assert (grad > 0).all()  # lowering any of them, the inactive one too, lowers the loss
+    with pytest.raises(ValueError, match=r"expected status of shape \(1, 3\), got \(1, 2\)"):
+        overlap_loss(g, status=torch.ones(1, 2))
+
+
+def _status_gradient(status: list[float], keypoints_px: list[list[float]], overlap: str, beta: float = 1.5) -> torch.Tensor:
+    """d(total MINT loss)/d(status) for one frame pair with a disk of entropy at (10, 12)."""
+    entropy = _disk(10.0, 12.0, r=3.0).expand(1, 2, H, W).clone()
+    kp = pixel_to_normalized(torch.tensor(keypoints_px), H, W).expand(1, 2, -1, 2).clone()
+    s = torch.tensor(status).expand(1, 2, -1).clone().requires_grad_()
+    cfg = LossConfig(sigma=3.0, beta=beta, reference_map_size=(H, W), overlap_keypoints=overlap,
+                     it_keypoint_reduction="mean")
+    loss, _ = mint_loss(kp, s, entropy, cfg)
+    (grad,) = torch.autograd.grad(loss, s)
+    return grad[0].sum(dim=0)  # summed over the two frames
+
+
+def test_inactive_keypoint_over_an_uncovered_object_is_pushed_active():
+    # keypoint 0 on the entropy disk but inactive, keypoint 1 far away and active
+    grad = _status_gradient([0.0, 1.0], [[10.0, 12.0], [28.0, 2.0]], "active")
+    assert grad[0] < 0  # gradient descent raises its status
+    # once the disk is covered (keypoint 0 active), the idle keypoint is pushed off by the status term
+    grad = _status_gradient([1.0, 1.0], [[10.0, 12.0], [28.0, 2.0]], "active")
+    assert grad[1] > 0 and grad[0] < 0
+
+
+@pytest.mark.parametrize("overlap", ["all", "active"])
+def test_redundant_active_keypoint_is_pushed_inactive_and_more_so_with_active_overlap(overlap):
+    # both keypoints cover the whole disk: either alone would do, the mask is saturated
+    grad = _status_gradient([1.0, 1.0], [[10.0, 12.0], [10.0, 12.0]], overlap)
+    assert (grad > 0).all()
+    if overlap == "active":
+        paper = _status_gradient([1.0, 1.0], [[10.0, 12.0], [10.0, 12.0]], "all")
+        assert (grad > paper + 1e-3).all()  # the overlap of active keypoints adds to the push
+
+
 def test_active_status_loss_is_active_fraction():
     assert active_status_loss(torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])).item() == pytest.approx(0.75)
 

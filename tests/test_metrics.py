@@ -13,7 +13,11 @@ from mint_rl.metrics import (
     ClipMetrics,
     aggregate_metrics,
     clip_metrics,
+    count_events,
     default_keypoint_area,
+    economy_summary,
+    present_counts,
+    stable_runs,
 )
 
 H, W = 20, 30
@@ -226,3 +230,84 @@ def test_bad_types_raise():
         clip_metrics(torch.zeros(1, 1, 2), torch.ones(1, 1), torch.zeros(1, H, W))
     with pytest.raises(TypeError, match="keypoints"):
         clip_metrics([[[0.0, 0.0]]], torch.ones(1, 1), torch.zeros(1, H, W, dtype=torch.long))
+
+
+# ----------------------------------------------------------------------------- keypoint economy
+
+
+def entering_object_clip(t: int = 16, enter: int = 8) -> torch.Tensor:
+    """Object 1 present throughout; object 2 (25 px) appears at frame ``enter``."""
+    m = torch.zeros(t, H, W, dtype=torch.long)
+    m[:, 2:6, 2:6] = 1
+    m[enter:, 10:15, 20:25] = 2
+    return m
+
+
+def test_keypoints_that_follow_an_entry_give_a_positive_response():
+    masks = entering_object_clip()
+    kp = px([[[3, 3], [4, 4], [22, 12], [23, 13]]] * 16)
+    status = torch.zeros(16, 4)
+    status[:, :2] = 1  # two on object 1 all along
+    status[8:, 2:] = 1  # two more switch on when object 2 enters
+    m = clip_metrics(kp, status, masks, pixel=True, keypoint_area=16.0, presence_area=4.0)
+    assert m.n_present.tolist() == [1] * 8 + [2] * 8
+    assert len(m.events) == 1
+    e = m.events[0]
+    assert (e.frame, e.delta_objects, e.active_before, e.active_after) == (8, 1, 2.0, 4.0)
+    assert e.response == 2.0 and e.follows
+    assert m.come_and_go == 2.0
+    assert m.active_per_object == pytest.approx(np.mean([2.0] * 8 + [2.0] * 8))
+
+
+def test_keypoints_that_stay_on_give_no_response_and_do_not_follow():
+    masks = entering_object_clip()
+    kp = px([[[3, 3], [4, 4], [22, 12], [23, 13]]] * 16)
+    m = clip_metrics(kp, torch.ones(16, 4), masks, pixel=True, keypoint_area=16.0, presence_area=4.0)
+    assert m.events[0].response == 0.0 and not m.events[0].follows
+    # 4 active for 1 object, then for 2
+    assert m.active_per_object == pytest.approx((8 * 4.0 + 8 * 2.0) / 16)
+    s = economy_summary([m])
+    assert s["follows_clips"] == 0.0 and s["follows_events"] == 0.0 and s["n_events"] == 1
+
+
+def test_leaving_object_counts_when_keypoints_switch_off():
+    masks = entering_object_clip().flip(0)  # object 2 present first, gone from frame 8
+    kp = px([[[3, 3], [22, 12], [23, 13]]] * 16)
+    status = torch.ones(16, 3)
+    status[8:, 1:] = 0
+    m = clip_metrics(kp, status, masks, pixel=True, keypoint_area=16.0, presence_area=4.0)
+    (e,) = m.events
+    assert e.delta_objects == -1 and e.response == 2.0 and e.follows
+
+
+def test_short_occlusions_and_slivers_are_not_events():
+    masks = entering_object_clip(t=20, enter=0)
+    masks[9:11, 10:15, 20:25] = 0  # object 2 hidden for two frames
+    masks[:, 0, 29] = 3  # a one-pixel sliver of object 3 all along: below the presence area
+    status = torch.ones(20, 2)
+    status[9:11, 1] = 0
+    m = clip_metrics(px([[[3, 3], [22, 12]]] * 20), status, masks, pixel=True, keypoint_area=16.0, presence_area=4.0)
+    assert m.n_present.tolist() == [2] * 9 + [1] * 2 + [2] * 9
+    assert m.events == []  # 2 -> (2 frames of 1) -> 2: the runs on both sides have the same count
+    assert economy_summary([m])["n_event_clips"] == 0 and math.isnan(economy_summary([m])["come_and_go"])
+
+
+def test_stable_runs_and_windows():
+    counts = np.array([1] * 10 + [2] * 3 + [3] * 10)
+    assert stable_runs(counts, min_run=4) == [(0, 10, 1), (13, 23, 3)]
+    active = np.arange(23, dtype=float)
+    (e,) = count_events(active, counts, min_run=4, window=2)
+    # last two frames of the old run (8, 9) against the first two of the new one (13, 14)
+    assert (e.frame, e.delta_objects) == (13, 2) and e.active_before == 8.5 and e.active_after == 13.5
+    assert e.response == pytest.approx(2.5)
+
+
+def test_economy_inputs_are_checked():
+    with pytest.raises(ValueError, match=r"expected n_active and n_present of the same shape"):
+        count_events(np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError, match="presence_area > 0"):
+        present_counts(np.zeros((2, 2)), 0.0)
+    with pytest.raises(ValueError, match="min_run >= 1"):
+        stable_runs(np.zeros(3), 0)
+    with pytest.raises(ValueError, match="at least one ClipMetrics"):
+        economy_summary([])

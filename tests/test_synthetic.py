@@ -145,9 +145,45 @@ def test_render_outside_returns_none_and_bad_shape_raises():
         render_object("cone", 10, 10, 5, 0.5, 0.86, 0.0, np.ones(3), False, 40, 40)
 
 
+@pytest.mark.parametrize("seed", [200000, 200001, 200002])
+def test_controlled_entries_and_exits_happen_at_their_frames(seed):
+    cfg = CLEVRER_LIKE_PRESETS["come-and-go"]
+    clip = generate_clip(cfg, seed)
+    area = clip.tracks["area"]
+    present = (area >= 18).sum(axis=1)  # 0.1 A_k at 160x96
+    roles = [o["role"] for o in clip.objects]
+    assert roles.count("leaving") == len(cfg.exit_frames) and roles.count("entering") == len(cfg.entry_frames)
+    assert set(roles) <= {"leaving", "entering", "static"}  # nothing else moves on its own
+    for i, o in enumerate(clip.objects):
+        seen = np.flatnonzero(area[:, i] >= 18)
+        if o["role"] == "leaving":  # present from the start until shortly after its launch, then never again
+            assert seen[0] == 0 and o["launch_frame"] <= seen[-1] < o["launch_frame"] + 8, (o, seen)
+            assert len(seen) == seen[-1] + 1
+            assert np.isnan(clip.tracks["world_xz"][-1, i]).all()  # taken out of the world
+        elif o["role"] == "entering":  # absent until its frame, present soon after and from then on
+            assert o["spawn_frame"] < seen[0] <= o["spawn_frame"] + 5, (o, seen)
+            assert (area[seen[0]:, i] >= 18).all()
+    # the present count steps down, up, down, up: one object at a time, runs of >= 6 frames
+    changes = np.flatnonzero(np.diff(present)) + 1
+    assert np.diff(present)[changes - 1].tolist() == [-1, 1, -1, 1], present
+    assert np.diff(np.concatenate([[0], changes, [len(present)]])).min() >= 6, present
+
+
+def test_come_and_go_events_are_separated_from_the_random_presets():
+    """The controlled preset leaves the others' clips untouched (training data and held-out seeds)."""
+    cfg = CLEVRER_LIKE_PRESETS["small"]
+    assert cfg.entry_frames == () and cfg.exit_frames == ()
+    clip = generate_clip(clevrer_like_preset("small", num_frames=6), 0)
+    assert all(o["launch_frame"] == 0 for o in clip.objects)
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="n_initial"):
         ClevrerLikeConfig(n_initial=(4, 2))
+    with pytest.raises(ValueError, match=r"entry_frames: expected frames in \[0, 64\)"):
+        clevrer_like_preset("small", entry_frames=(70,))
+    with pytest.raises(ValueError, match="exit_frames"):
+        clevrer_like_preset("small", exit_frames=(-1,))
     with pytest.raises(ValueError, match="preset"):
         clevrer_like_preset("huge")
     with pytest.raises(TypeError, match="ClevrerLikeConfig"):

@@ -137,11 +137,16 @@ def test_train_and_eval_scripts_smoke(tmp_path, capsys):
 
     ev = tmp_path / "eval"
     lines = _run_script("eval_keypoints", ["--detector", str(out / "detector.safetensors"), "--generate", "1",
-                                           "--seed", "7", "--out", str(ev), "--no-video"], capsys)
+                                           "--preset", "come-and-go", "--seed", "7", "--out", str(ev), "--no-video"], capsys)
     last = lines[-1].split()
     assert [kv.split("=")[0] for kv in last] == ["DOP", "TOP", "UAK", "RAK"]
     assert all(0.0 <= float(kv.split("=")[1]) for kv in last)
     assert (ev / "come_and_go.png").is_file() and (ev / "metrics.json").is_file()
+    # the economy numbers: printed, and in metrics.json (the controlled clip has its four entries/exits)
+    assert "active/object=" in lines[-2] and "come-and-go=" in lines[-2]
+    econ = json.loads((ev / "metrics.json").read_text())["economy"][str(out / "detector.safetensors")]
+    assert econ["n_event_clips"] == 1 and econ["n_events"] == 4
+    assert econ["active_per_object"] >= 0 and 0.0 <= econ["follows_events"] <= 1.0
 
 
 def test_unknown_data_source_lists_forms():

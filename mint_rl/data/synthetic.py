@@ -73,6 +73,14 @@ class ClevrerLikeConfig:
         camera_height: camera height above the floor (world units).
         noise_std: sensor noise standard deviation in uint8 levels (0 disables it).
         shadows: draw soft contact shadows.
+        entry_frames: controlled entries: when given, exactly one object per listed frame is
+            spawned just outside the left or right border at that frame and rolls straight into
+            the view (towards a random point of the floor's middle third), replacing
+            ``n_entering``'s random spawns.
+        exit_frames: controlled exits: when given, one initial object per listed frame waits,
+            fully visible, beside the left or right border and is launched out of the view at
+            that frame (at twice the top launch speed), replacing ``n_leaving``; once out of
+            view it is taken out of the world (its track is NaN from then on).
     """
 
     height: int = 320
@@ -92,6 +100,8 @@ class ClevrerLikeConfig:
     camera_height: float = 24.0
     noise_std: float = 1.5
     shadows: bool = True
+    entry_frames: tuple[int, ...] = ()
+    exit_frames: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.height < 16 or self.width < 16:
@@ -102,6 +112,11 @@ class ClevrerLikeConfig:
             lo, hi = getattr(self, name)
             if lo > hi or lo < 0:
                 raise ValueError(f"{name}: expected 0 <= min <= max, got {(lo, hi)}")
+        for name in ("entry_frames", "exit_frames"):
+            frames = tuple(int(f) for f in getattr(self, name))
+            if any(not 0 <= f < self.num_frames for f in frames):
+                raise ValueError(f"{name}: expected frames in [0, {self.num_frames}), got {getattr(self, name)}")
+            object.__setattr__(self, name, frames)  # frozen dataclass
         if not 0.0 < self.damping <= 1.0:
             raise ValueError(f"damping: expected in (0, 1], got {self.damping}")
         if not 0.0 < self.z_near < self.z_far:
@@ -118,11 +133,19 @@ class ClevrerLikeConfig:
         return self.height - self.focal * self.camera_height / self.z_near
 
 
-#: Named presets: ``clevrer`` (480x320, 128 frames at 25 fps like CLEVRER) and ``small``
-#: (160x96, 64 frames at 12.5 fps: the same 5.12 s of motion, for CPU experiments).
+#: Named presets: ``clevrer`` (480x320, 128 frames at 25 fps like CLEVRER), ``small``
+#: (160x96, 64 frames at 12.5 fps: the same 5.12 s of motion, for CPU experiments) and
+#: ``come-and-go`` (``small`` images with controlled entries and exits, for the economy metrics of
+#: :mod:`mint_rl.metrics`): 2-4 resting objects, one leaves at frame 14, one enters at frame 26,
+#: another leaves at frame 40 and another enters at frame 50; strong rolling friction stops the
+#: newcomers inside the view, so each count stays put for about ten frames between events.
 CLEVRER_LIKE_PRESETS: dict[str, ClevrerLikeConfig] = {
     "clevrer": ClevrerLikeConfig(),
     "small": ClevrerLikeConfig(height=96, width=160, num_frames=64, fps=12.5, noise_std=1.0),
+    "come-and-go": ClevrerLikeConfig(
+        height=96, width=160, num_frames=64, fps=12.5, noise_std=1.0, n_initial=(4, 6),
+        moving_fraction=0.0, damping=0.3, entry_frames=(26, 50), exit_frames=(14, 40),
+    ),
 }
 
 
@@ -153,6 +176,7 @@ class _Obj:
     velocity: tuple[float, float]
     angle: float
     role: str  # "static", "moving", "leaving", "entering"
+    launch_frame: int = 0  # the velocity is applied from this frame on (controlled exits)
 
 
 def _half_width(cfg: ClevrerLikeConfig, z: float) -> float:
@@ -175,14 +199,19 @@ def _layout(cfg: ClevrerLikeConfig, rng: np.random.Generator) -> list[_Obj]:
     """Sample the objects, their start states and their spawn frames."""
     objs: list[_Obj] = []
     n_init = int(rng.integers(cfg.n_initial[0], cfg.n_initial[1] + 1))
+    exits = list(cfg.exit_frames)
+    n_init = max(n_init, len(exits))
     placed: list[tuple[float, float, float]] = []
     for i in range(n_init):
         attrs = _sample_attributes(rng)
         r = attrs["radius"]
+        controlled_exit = i < len(exits)
         for _ in range(200):
             z = float(rng.uniform(cfg.z_near + 2.0 * r, cfg.z_far - r))
             hw = _half_width(cfg, z) - 1.5 * r
             x = float(rng.uniform(-hw, hw))
+            if controlled_exit:  # waits beside a side border, fully visible
+                x = math.copysign(hw - 0.3 * r, 1.0 if i % 2 == 0 else -1.0)
             if all((x - px) ** 2 + (z - pz) ** 2 > (r + pr + 0.3) ** 2 for px, pz, pr in placed):
                 break
         else:
@@ -190,7 +219,11 @@ def _layout(cfg: ClevrerLikeConfig, rng: np.random.Generator) -> list[_Obj]:
         placed.append((x, z, r))
         angle = float(rng.uniform(0, 2 * math.pi))
         speed = float(rng.uniform(*cfg.speed))
-        if i < cfg.n_leaving:
+        if controlled_exit:
+            objs.append(_Obj(**attrs, spawn_frame=0, position=(x, z), velocity=(math.copysign(2.0 * cfg.speed[1], x), 0.0),
+                             angle=angle, role="leaving", launch_frame=exits[i]))
+            continue
+        if not exits and i < cfg.n_leaving:
             # head for the nearest side border
             direction = np.array([math.copysign(1.0, x) if x != 0 else 1.0, rng.uniform(-0.3, 0.3)])
             role = "leaving"
@@ -208,10 +241,23 @@ def _layout(cfg: ClevrerLikeConfig, rng: np.random.Generator) -> list[_Obj]:
         direction = direction / max(np.linalg.norm(direction), 1e-9)
         objs.append(_Obj(**attrs, spawn_frame=0, position=(x, z), velocity=tuple(speed * direction),
                          angle=angle, role=role))
-    n_enter = int(rng.integers(cfg.n_entering[0], cfg.n_entering[1] + 1))
-    for _ in range(n_enter):
+    entries = list(cfg.entry_frames)
+    n_enter = len(entries) if entries else int(rng.integers(cfg.n_entering[0], cfg.n_entering[1] + 1))
+    for j in range(n_enter):
         attrs = _sample_attributes(rng)
         r = attrs["radius"]
+        if entries:
+            z = float(rng.uniform(cfg.z_near + 4.0, cfg.z_far - 4.0))
+            side = 1.0 if j % 2 == 0 else -1.0
+            x = (_half_width(cfg, z) + 1.5 * r) * side
+            target_z = float(rng.uniform(cfg.z_near + 4.0, cfg.z_far - 4.0))
+            target_x = float(rng.uniform(-1.0, 1.0) * _half_width(cfg, target_z) / 3.0)
+            direction = np.array([target_x - x, target_z - z])
+            direction /= np.linalg.norm(direction)
+            objs.append(_Obj(**attrs, spawn_frame=entries[j], position=(x, z),
+                             velocity=tuple(cfg.speed[1] * direction), angle=float(rng.uniform(0, 2 * math.pi)),
+                             role="entering", launch_frame=entries[j]))
+            continue
         spawn = int(rng.integers(int(0.05 * cfg.num_frames), max(int(0.5 * cfg.num_frames), 1) + 1))
         side = rng.choice(["left", "right", "back"])
         if side == "back":
@@ -249,10 +295,21 @@ def _simulate(cfg: ClevrerLikeConfig, objs: list[_Obj]) -> tuple[np.ndarray, np.
     yaw = np.zeros((t_total, n), np.float64)
     bodies: list[Any] = [None] * n
     dt = 1.0 / (cfg.fps * cfg.substeps)
+    gone = [False] * n  # controlled exits are taken out of the world once out of view
     for t in range(t_total):
         for i, o in enumerate(objs):
+            b = bodies[i]
+            if b is not None and o.role == "leaving" and o.launch_frame > 0:
+                if abs(b.position.x) > _half_width(cfg, b.position.y) + 3.0 * o.radius:
+                    space.remove(b, *b.shapes)
+                    bodies[i], gone[i] = None, True
+        for i, o in enumerate(objs):
+            if gone[i]:
+                continue
             if bodies[i] is None and t >= o.spawn_frame and _free(space, bodies, objs, o):
-                bodies[i] = _add_body(pymunk, space, o)
+                bodies[i] = _add_body(pymunk, space, o, moving=t >= o.launch_frame)
+            elif bodies[i] is not None and t == o.launch_frame > o.spawn_frame:
+                bodies[i].velocity = o.velocity
         for i, b in enumerate(bodies):
             if b is not None:
                 pos[t, i] = (b.position.x, b.position.y)
@@ -273,7 +330,7 @@ def _free(space: Any, bodies: list[Any], objs: list[_Obj], o: _Obj) -> bool:
     return True
 
 
-def _add_body(pymunk: Any, space: Any, o: _Obj) -> Any:
+def _add_body(pymunk: Any, space: Any, o: _Obj, moving: bool = True) -> Any:
     mass = o.radius**2
     if o.shape == "cube":
         side = 2.0 * 0.85 * o.radius
@@ -285,7 +342,7 @@ def _add_body(pymunk: Any, space: Any, o: _Obj) -> Any:
     shape.elasticity = 0.8
     shape.friction = 0.4
     body.position = o.position
-    body.velocity = o.velocity
+    body.velocity = o.velocity if moving else (0.0, 0.0)
     body.angle = o.angle
     space.add(body, shape)
     return body
@@ -562,7 +619,7 @@ def generate_clip(cfg: ClevrerLikeConfig, seed: int, name: str | None = None) ->
         (t_total, 0), np.int64)
     objects = [
         {"id": i + 1, "shape": o.shape, "color": o.color, "material": o.material, "size": o.size,
-         "radius": o.radius, "role": o.role, "spawn_frame": o.spawn_frame}
+         "radius": o.radius, "role": o.role, "spawn_frame": o.spawn_frame, "launch_frame": o.launch_frame}
         for i, o in enumerate(objs)
     ]
     tracks = {
