@@ -11,7 +11,9 @@ and heatmaps ``(B, T, K, h, w)``. Temporal terms use the pairs ``(t-1, t)`` for 
 inside each window, **without** wrap-around (the authors' code rolls frame 0 onto the last
 frame; that pair is not formed here).
 
-Total (Eq. 9): ``L = l_ME ME + l_MCE MCE + l_IT IT + l_O O + (1 - ME) l_S S``.
+Total (Eq. 9): ``L = l_ME ME + l_MCE MCE + l_IT IT + l_O O + (1 - ME) l_S S``, plus the
+redundancy term ``l_R R`` of :func:`redundancy_loss` (an extension for keypoint economy, off by
+default: ``l_R = 0``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "information_transport_loss",
     "overlap_loss",
     "active_status_loss",
+    "redundancy_loss",
     "mint_loss",
     "MintLoss",
     "prepare_frames_for_entropy",
@@ -75,6 +78,8 @@ class LossConfig(ConfigMixin):
             "active" (Gaussians weighted by the status, so that only active keypoints may not
             pile up: with a small ``beta`` the gradient then switches one of two active keypoints
             on the same spot off instead of only pushing them apart; see :func:`overlap_loss`).
+        lambda_redundancy: weight of :func:`redundancy_loss` (0: the paper's loss). It switches
+            off active keypoints whose covered entropy other active keypoints already cover.
     """
 
     lambda_me: float = 100.0
@@ -95,9 +100,11 @@ class LossConfig(ConfigMixin):
     sharpness_factor: float = 10.0
     it_keypoint_reduction: str = "sum"
     overlap_keypoints: str = "all"
+    lambda_redundancy: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("lambda_me", "lambda_mce", "lambda_it", "lambda_overlap", "lambda_status", "movement_weight"):
+        for name in ("lambda_me", "lambda_mce", "lambda_it", "lambda_overlap", "lambda_status", "movement_weight",
+                     "lambda_redundancy"):
             value = float(getattr(self, name))
             if value < 0 or not math.isfinite(value):
                 raise ValueError(f"LossConfig.{name}: expected a finite value >= 0, got {value}")
@@ -460,6 +467,60 @@ def active_status_loss(status: torch.Tensor, reduction: str = "mean") -> torch.T
     return _reduce(status.mean(dim=-1), reduction, "active_status_loss")
 
 
+def redundancy_loss(
+    entropy: torch.Tensor, heatmaps: torch.Tensor, status: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Redundancy of active keypoints (an extension for keypoint economy, not in the paper).
+
+    For keypoint ``k`` with heatmap ``h_k``, status ``s_k`` and entropy ``E``:
+
+    * covered entropy ``C_k = sum_x E(x) h_k(x)``
+    * of it, covered by the other active keypoints too:
+      ``D_k = sum_x E(x) h_k(x) min(1, sum_{j != k} s_j h_j(x))``
+    * ``L_R = (1 / K) sum_k s_k D_k / (C_k + eps)``
+
+    ``D_k / C_k`` is the fraction of keypoint ``k``'s information that is already contained in
+    the others' ("deactivating excessive ones when the information is well contained", Sec. 1).
+    Unlike the status loss (Sec. 2.2.3), which charges every active keypoint the same, it costs
+    nothing for a keypoint alone on an object, however small the object's entropy; it charges a
+    keypoint that duplicates another one in full, and the gradient ``D_k / C_k >= 0`` with
+    respect to ``s_k`` switches it off (with a straight-through status:
+    :func:`mint_rl.ops.active_status`). A keypoint over no entropy has ``C_k = 0`` and costs
+    nothing here (the status loss switches it off).
+
+    Args:
+        entropy: ``(B, T, h, w)`` (or ``(B, h, w)``).
+        heatmaps: ``(B, T, K, h, w)`` per-keypoint heatmaps.
+        status: ``(B, T, K)``.
+        reduction: "mean" | "sum" over frames, or "none".
+
+    Example:
+        >>> e = torch.ones(1, 1, 4, 4)
+        >>> h = torch.ones(1, 1, 2, 4, 4)  # two keypoints covering the same entropy
+        >>> redundancy_loss(e, h, torch.tensor([[[1.0, 1.0]]])).item()
+        1.0
+        >>> redundancy_loss(e, h, torch.tensor([[[1.0, 0.0]]])).item()  # the other one is off
+        0.0
+    """
+    _check(entropy, "redundancy_loss: entropy")
+    _check(heatmaps, "redundancy_loss: heatmaps")
+    _check(status, "redundancy_loss: status")
+    if heatmaps.ndim != entropy.ndim + 1 or heatmaps.shape[:-3] != entropy.shape[:-2] or heatmaps.shape[-2:] != entropy.shape[-2:]:
+        raise ValueError(
+            f"redundancy_loss: expected heatmaps of shape {(*entropy.shape[:-2], 'K', *entropy.shape[-2:])} for entropy "
+            f"of shape {tuple(entropy.shape)}, got {tuple(heatmaps.shape)}"
+        )
+    if tuple(status.shape) != tuple(heatmaps.shape[:-2]):
+        raise ValueError(f"redundancy_loss: expected status of shape {tuple(heatmaps.shape[:-2])}, got {tuple(status.shape)}")
+    weighted = entropy.unsqueeze(-3) * heatmaps  # (..., K, h, w)
+    covered = weighted.sum(dim=(-2, -1))
+    active_maps = heatmaps * status[..., None, None]
+    others = torch.clamp(active_maps.sum(dim=-3, keepdim=True) - active_maps, 0.0, 1.0)
+    shared = (weighted * others).sum(dim=(-2, -1))
+    per_frame = (status * shared / (covered + _EPS)).mean(dim=-1)
+    return _reduce(per_frame, reduction, "redundancy_loss")
+
+
 def mint_loss(
     keypoints: torch.Tensor,
     status: torch.Tensor,
@@ -486,14 +547,14 @@ def mint_loss(
 
     Returns:
         ``(loss, terms)``: the scalar loss and a dict of detached scalars ``me``, ``mce``,
-        ``it``, ``overlap``, ``status``, ``active`` (mean hard-active fraction) and ``total``.
+        ``it``, ``overlap``, ``status``, ``redundancy``, ``active`` (mean hard-active fraction) and ``total``.
         Temporal terms with weight 0 are skipped and reported as 0.
 
     Example:
         >>> loss, terms = mint_loss(torch.zeros(2, 3, 4, 2), torch.ones(2, 3, 4), torch.rand(2, 3, 16, 16),
         ...                         LossConfig(sigma=2.0, reference_map_size=(16, 16)))
         >>> loss.shape, sorted(terms)
-        (torch.Size([]), ['active', 'it', 'mce', 'me', 'overlap', 'status', 'total'])
+        (torch.Size([]), ['active', 'it', 'mce', 'me', 'overlap', 'redundancy', 'status', 'total'])
     """
     config = LossConfig() if config is None else config
     _check(keypoints, "mint_loss: keypoints")
@@ -537,12 +598,14 @@ def mint_loss(
     overlap_status = status if config.overlap_keypoints == "active" else None
     overlap = overlap_loss(gaussians, config.beta, status=overlap_status) if config.lambda_overlap > 0 else zero
     status_term = active_status_loss(status)
+    redundancy = redundancy_loss(entropy, heatmaps, status) if config.lambda_redundancy > 0 else zero
     total = (
         config.lambda_me * me
         + config.lambda_mce * mce
         + config.lambda_it * it
         + config.lambda_overlap * overlap
         + (1.0 - me.detach()) * config.lambda_status * status_term
+        + config.lambda_redundancy * redundancy
     )
     terms = {
         "total": total.detach(),
@@ -551,6 +614,7 @@ def mint_loss(
         "it": it.detach(),
         "overlap": overlap.detach(),
         "status": status_term.detach(),
+        "redundancy": redundancy.detach(),
         "active": (status.detach() > 0.5).float().mean(),
     }
     return total, terms

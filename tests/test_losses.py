@@ -18,6 +18,7 @@ from mint_rl.losses import (
     mint_loss,
     overlap_loss,
     prepare_frames_for_entropy,
+    redundancy_loss,
 )
 from mint_rl.models import DetectorConfig, MintDetector
 from mint_rl.ops import aggregated_mask, gaussian_maps, heatmap_area, keypoint_heatmaps, threshold_gaussians
@@ -219,13 +220,46 @@ def test_active_only_overlap_ignores_inactive_keypoints_and_pushes_stacked_activ
         overlap_loss(g, status=torch.ones(1, 2))
 
 
-def _status_gradient(status: list[float], keypoints_px: list[list[float]], overlap: str, beta: float = 1.5) -> torch.Tensor:
+def test_redundancy_loss_matches_a_per_keypoint_loop():
+    torch.manual_seed(5)
+    entropy = torch.rand(2, 3, 6, 7)
+    heat = torch.rand(2, 3, 4, 6, 7)
+    status = torch.rand(2, 3, 4)
+    expected = torch.zeros(2, 3)
+    for b in range(2):
+        for t in range(3):
+            for k in range(4):
+                others = sum(status[b, t, j] * heat[b, t, j] for j in range(4) if j != k).clamp(max=1.0)
+                covered = (entropy[b, t] * heat[b, t, k]).sum()
+                shared = (entropy[b, t] * heat[b, t, k] * others).sum()
+                expected[b, t] += status[b, t, k] * shared / covered / 4
+    torch.testing.assert_close(redundancy_loss(entropy, heat, status, reduction="none"), expected)
+    assert redundancy_loss(entropy, heat, status).item() == pytest.approx(expected.mean().item(), rel=1e-5)
+    with pytest.raises(ValueError, match="expected status of shape"):
+        redundancy_loss(entropy, heat, status[..., :2])
+
+
+def test_redundancy_spares_a_lone_keypoint_and_charges_a_duplicate():
+    e = _disk(10.0, 12.0, r=3.0)[None, None]
+    kp = pixel_to_normalized(torch.tensor([[10.0, 12.0], [10.0, 12.0], [28.0, 12.0]]), H, W)[None, None]
+    heat = threshold_gaussians(gaussian_maps(kp, H, W, 3.0), 3.5, 0.1)
+    alone = torch.tensor([[[1.0, 0.0, 1.0]]])  # one keypoint on the object, one far away
+    assert redundancy_loss(e, heat, alone).item() == 0.0
+    both = torch.tensor([[[1.0, 1.0, 0.0]]], requires_grad=True)  # two on the object
+    loss = redundancy_loss(e, heat, both)
+    assert loss.item() == pytest.approx(2.0 / 3, rel=0.02)  # each (nearly) fully shared: (1 + 1) / K
+    (grad,) = torch.autograd.grad(loss, both)
+    assert grad[0, 0, 0] > 0 and grad[0, 0, 1] > 0
+
+
+def _status_gradient(status: list[float], keypoints_px: list[list[float]], overlap: str, beta: float = 1.5,
+                     redundancy: float = 0.0) -> torch.Tensor:
     """d(total MINT loss)/d(status) for one frame pair with a disk of entropy at (10, 12)."""
     entropy = _disk(10.0, 12.0, r=3.0).expand(1, 2, H, W).clone()
     kp = pixel_to_normalized(torch.tensor(keypoints_px), H, W).expand(1, 2, -1, 2).clone()
     s = torch.tensor(status).expand(1, 2, -1).clone().requires_grad_()
     cfg = LossConfig(sigma=3.0, beta=beta, reference_map_size=(H, W), overlap_keypoints=overlap,
-                     it_keypoint_reduction="mean")
+                     it_keypoint_reduction="mean", lambda_redundancy=redundancy)
     loss, _ = mint_loss(kp, s, entropy, cfg)
     (grad,) = torch.autograd.grad(loss, s)
     return grad[0].sum(dim=0)  # summed over the two frames
@@ -248,6 +282,16 @@ def test_redundant_active_keypoint_is_pushed_inactive_and_more_so_with_active_ov
     if overlap == "active":
         paper = _status_gradient([1.0, 1.0], [[10.0, 12.0], [10.0, 12.0]], "all")
         assert (grad > paper + 1e-3).all()  # the overlap of active keypoints adds to the push
+    with_redundancy = _status_gradient([1.0, 1.0], [[10.0, 12.0], [10.0, 12.0]], overlap, redundancy=50.0)
+    assert (with_redundancy > grad + 1.0).all()  # and so does the redundancy term
+
+
+def test_redundancy_term_leaves_a_lone_keypoint_on_an_object_alone():
+    lone = [[10.0, 12.0], [28.0, 2.0]]  # one on the disk, one idle far away
+    plain = _status_gradient([1.0, 0.0], lone, "all")
+    with_redundancy = _status_gradient([1.0, 0.0], lone, "all", redundancy=50.0)
+    assert with_redundancy[0] < 0  # still pushed to stay active by ME
+    torch.testing.assert_close(with_redundancy, plain)
 
 
 def test_active_status_loss_is_active_fraction():
