@@ -279,3 +279,19 @@ def test_train_script_without_held_out_clips_prints_no_metrics(tmp_path, capsys)
     lines, err = captured.out.strip().splitlines(), captured.err
     assert lines[-1].startswith("steps=1 frames_per_s=") and not any(line.startswith("DOP=") for line in lines)
     assert "no held-out clips (no --eval-data or --held-out clips with instance masks): no DOP/TOP/UAK/RAK" in err
+
+
+def test_economy_ramp_scales_only_the_redundancy_weight(tmp_path):
+    torch.manual_seed(1)
+    det = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=4))
+    loss = loss_preset("magical", lambda_redundancy=100.0)
+    trainer = Trainer(det, loss, TrainConfig(steps=3, batch_size=2, economy_ramp=(10, 20)), _blob_windows(), tmp_path,
+                      progress=False, tensorboard=False)
+    weights = [trainer.loss_config_at(s).lambda_redundancy for s in (0, 9, 10, 15, 20, 500)]
+    assert weights == [0.0, 0.0, 0.0, 50.0, 100.0, 100.0]
+    assert trainer.loss_config_at(15).lambda_status == trainer.loss_config.lambda_status
+    assert trainer.loss_config_at(15).sigma == trainer.loss_config.sigma  # the map-size scaling is kept
+    result = trainer.fit()  # the ramp trains (redundancy still off at these steps) and the term is reported
+    assert result.last_terms["redundancy"] == 0.0
+    with pytest.raises(ValueError, match=r"economy_ramp: expected \(start, end\)"):
+        TrainConfig(economy_ramp=(5, 2))

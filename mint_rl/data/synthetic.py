@@ -136,7 +136,7 @@ class ClevrerLikeConfig:
 #: Named presets: ``clevrer`` (480x320, 128 frames at 25 fps like CLEVRER), ``small``
 #: (160x96, 64 frames at 12.5 fps: the same 5.12 s of motion, for CPU experiments) and
 #: ``come-and-go`` (``small`` images with controlled entries and exits, for the economy metrics of
-#: :mod:`mint_rl.metrics`): 2-4 resting objects, one leaves at frame 14, one enters at frame 26,
+#: :mod:`mint_rl.metrics`): 4-6 objects at rest; one leaves at frame 14, one enters at frame 26,
 #: another leaves at frame 40 and another enters at frame 50; strong rolling friction stops the
 #: newcomers inside the view, so each count stays put for about ten frames between events.
 CLEVRER_LIKE_PRESETS: dict[str, ClevrerLikeConfig] = {

@@ -89,6 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--status-surrogate", type=float, default=None,
                    help="straight-through slope for the status gradient (MINT only; default: none, the paper's steep sigmoid)")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: preset epochs)")
+    p.add_argument("--economy-ramp", type=str, default=None, metavar="START:END",
+                   help="detection first: the redundancy loss weight ramps from 0 at step START to its value at END (MINT only)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
@@ -145,6 +147,17 @@ def typed_overrides(cls: type, items: list[str], flag: str, skip: tuple[str, ...
 def _loss_overrides(items: list[str]) -> dict[str, object]:
     """``["lambda_it=5", "it_keypoint_reduction=mean"]`` -> typed LossConfig overrides."""
     return typed_overrides(LossConfig, items, "--loss", skip=("reference_map_size",))
+
+
+def _economy_ramp(text: str) -> tuple[int, int]:
+    parts = text.split(":")
+    try:
+        start, end = (int(v) for v in parts)
+    except ValueError:
+        raise SystemExit(f"--economy-ramp: expected START:END steps, e.g. 3000:4000, got {text!r}") from None
+    if not 0 <= start <= end:
+        raise SystemExit(f"--economy-ramp: expected 0 <= START <= END, got {text!r}")
+    return start, end
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -223,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         }.items()
         if v is not None
     }
+    if args.economy_ramp is not None:
+        train_overrides["economy_ramp"] = _economy_ramp(args.economy_ramp)
     train_cfg = method_train_preset(args.method, args.preset, seed=args.seed, device=args.device,
                                     num_threads=args.threads, eval_every=args.eval_every, **train_overrides)
     dataset = VideoWindowDataset(clips, window=train_cfg.window, resize=(h, w), with_masks=False)

@@ -35,6 +35,9 @@ class TrainConfig(ConfigMixin):
         device: torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``); under ``torchrun``
             with CUDA each process uses ``cuda:LOCAL_RANK``.
         num_threads: torch intra-op threads (``None``: leave torch's default).
+        economy_ramp: ``(start, end)`` steps: detection first, economy later. The weight of the
+            redundancy loss (``LossConfig.lambda_redundancy``) is 0 before ``start`` and rises
+            linearly to its configured value at ``end`` (``None``: the full weight from step 0).
     """
 
     epochs: int = 100
@@ -52,8 +55,14 @@ class TrainConfig(ConfigMixin):
     eval_every: int = 0
     device: str = "cpu"
     num_threads: Optional[int] = None
+    economy_ramp: Optional[tuple[int, int]] = None
 
     def __post_init__(self) -> None:
+        if self.economy_ramp is not None:
+            ramp = tuple(int(v) for v in self.economy_ramp)
+            if len(ramp) != 2 or ramp[0] < 0 or ramp[1] < ramp[0]:
+                raise ValueError(f"TrainConfig.economy_ramp: expected (start, end) with 0 <= start <= end, got {self.economy_ramp!r}")
+            self.economy_ramp = ramp  # type: ignore[assignment]
         for name in ("epochs", "batch_size", "window", "log_every", "checkpoint_every", "keep_checkpoints"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name}: expected an integer >= 1, got {getattr(self, name)!r}")

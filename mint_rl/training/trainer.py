@@ -24,6 +24,8 @@ corrupt, or names a missing or unreadable checkpoint, resuming falls back to the
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import os
@@ -462,6 +464,16 @@ class Trainer:
         only, so a resumed run draws what an uninterrupted one would."""
         return torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.step * 1_009 + self.rank)
 
+    def loss_config_at(self, step: int) -> Optional[LossConfig]:
+        """The loss configuration of optimiser step ``step`` (``TrainConfig.economy_ramp`` scales the
+        redundancy weight; otherwise :attr:`loss_config` itself)."""
+        ramp = self.config.economy_ramp
+        if ramp is None or self.loss_config is None or self.loss_config.lambda_redundancy == 0:
+            return self.loss_config
+        start, end = ramp
+        factor = 1.0 if step >= end else 0.0 if step < start else (step - start) / max(end - start, 1)
+        return dataclasses.replace(self.loss_config, lambda_redundancy=self.loss_config.lambda_redundancy * factor)
+
     def train_step(self, frames: torch.Tensor) -> dict[str, float]:
         """One optimiser step on a ``(B, T, 3, H, W)`` uint8 batch; returns the loss terms."""
         self.model.train()
@@ -469,7 +481,7 @@ class Trainer:
         if self.method == "mint":
             entropy = entropy_targets(frames, self.map_size, self.loss_config)
             out = self.model(frames)
-            loss, terms = mint_loss(out.keypoints, out.status, entropy, self.loss_config)
+            loss, terms = mint_loss(out.keypoints, out.status, entropy, self.loss_config_at(self.step))
         else:
             loss, terms, self._last_images = self.model(frames, self.step_generator())
         if not torch.isfinite(loss):
@@ -550,7 +562,7 @@ class Trainer:
             result.last_terms = terms
             if bar is not None:
                 bar.update(1)
-                shown = ("total", "me", "mce", "it", "overlap", "active", "reconstruction", "separation", "sparsity")
+                shown = ("total", "me", "mce", "it", "overlap", "redundancy", "active", "reconstruction", "separation", "sparsity")
                 bar.set_postfix({k: f"{terms[k]:.3f}" for k in shown if k in terms})
             if self.step % self.config.log_every == 0 or self.step == self.total_steps:
                 result.history.append((self.step, terms))
