@@ -16,6 +16,8 @@ Also prints the keypoint economy (:mod:`mint_rl.metrics`): active keypoints per 
 and the come-and-go response (keypoints gained per object entering / lost per object leaving,
 and the fraction of clips whose active count follows every entry and exit); the preset
 ``come-and-go`` (``--preset come-and-go``) gives clips with two controlled entries and two exits.
+``--status information`` replaces a MINT detector's learned status by the information status of
+:mod:`mint_rl.status` (a keypoint stays active only if it covers entropy no stronger keypoint covers).
 
 Writes ``OUT/metrics.json``, an overlay video of the clip whose number of visible objects
 changes most (come-and-go) and ``OUT/come_and_go.png`` (active keypoints vs visible objects).
@@ -59,6 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keypoint-area", type=float, default=None, help="A_k in pixels (default: 1796.8 scaled by image area)")
     p.add_argument("--out", type=Path, default=Path("out/eval_keypoints"))
     p.add_argument("--no-video", action="store_true")
+    p.add_argument("--status", choices=("learned", "information"), default="learned",
+                   help="the detector's learned status, or the information status of mint_rl.status (MINT detectors)")
+    p.add_argument("--loss-preset", default="clevrer", help="loss preset the detector was trained with (--status information)")
     args = p.parse_args(argv)
     check_args(args, p)
     return args
@@ -88,9 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     table = {}
     economy = {}
     first_results = None
+    status_rule = None
+    if args.status == "information":
+        from mint_rl.losses import loss_preset
+        from mint_rl.status import InformationStatus
+
+        status_rule = InformationStatus(loss_preset(args.loss_preset))
     for name in detectors:
         det = load_detector(name)
-        results = evaluate_detector(det, clips, keypoint_area=args.keypoint_area)
+        if status_rule is not None and not hasattr(det.config, "map_size_for"):
+            raise SystemExit(f"--status information needs a MINT detector, got {type(det).__name__} ({name})")
+        results = evaluate_detector(det, clips, keypoint_area=args.keypoint_area, status_rule=status_rule)
         agg = aggregate_metrics(results)
         econ = economy_summary(results)
         per_detector.append({k: agg[k]["mean"] for k in NAMES} | {k: econ[k] for k in ECONOMY})
@@ -124,13 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_video:
         from mint_rl.viz import draw_keypoints, draw_mask_outlines, write_video
 
-        kp, st = detect_clip(det, clips[ci].frames)
+        kp, st = detect_clip(det, clips[ci].frames, status_rule=status_rule)
         frames = [draw_keypoints(draw_mask_outlines(f, m), k, s)
                   for f, m, k, s in zip(clips[ci].frames, clips[ci].masks, kp, st)]
         artefacts["video"] = str(write_video(frames, args.out / "overlay.mp4", fps=clips[ci].fps))
     (args.out / "metrics.json").write_text(json.dumps(
         {"detectors": detectors, "clips": [c.name for c in clips], "per_detector": table,
-         "economy": economy, "mean": final, "std": stds, "come_and_go_clip": clips[ci].name, "artefacts": artefacts}, indent=2))
+         "economy": economy, "status": args.status, "mean": final, "std": stds, "come_and_go_clip": clips[ci].name, "artefacts": artefacts}, indent=2))
     print(f"wrote {', '.join(artefacts.values())}, {args.out / 'metrics.json'}", file=sys.stderr)
     print(f"DOP={final['dop']:.4f} TOP={final['top']:.4f} UAK={final['uak']:.4f} RAK={final['rak']:.4f}")
     return 0

@@ -158,6 +158,9 @@ LAYER_RULES = [
     ("mint_rl.policies", ["mint_rl.training", "mint_rl.envs", "mint_rl.experiments", "mint_rl.dynamics"]),
     ("mint_rl.envs", ["mint_rl.training", "mint_rl.policies", "mint_rl.experiments", "mint_rl.dynamics"]),
     ("mint_rl.training", ["mint_rl.policies", "mint_rl.experiments", "mint_rl.dynamics"]),
+    # the information status sits beside the losses: it reads entropy and heatmaps, not the trainer or the agents
+    ("mint_rl.status", ["mint_rl.training", "mint_rl.wrappers", "mint_rl.policies", "mint_rl.envs",
+                        "mint_rl.experiments", "mint_rl.dynamics"]),
     # the inference path is a leaf beside ops: it folds any detector's layers without knowing the classes
     ("mint_rl.inference", ["mint_rl.models", "mint_rl.losses", "mint_rl.training", "mint_rl.wrappers",
                            "mint_rl.policies", "mint_rl.envs", "mint_rl.experiments", "mint_rl.dynamics",

@@ -20,12 +20,17 @@ from mint_rl.models import MintDetector
 
 @torch.no_grad()
 def detect_clip(
-    detector: MintDetector | torch.nn.Module, frames: np.ndarray, batch_size: int = 64, device: Optional[torch.device] = None
+    detector: MintDetector | torch.nn.Module,
+    frames: np.ndarray,
+    batch_size: int = 64,
+    device: Optional[torch.device] = None,
+    status_rule: Optional[torch.nn.Module] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keypoints ``(T, K, 2)`` (normalised) and status ``(T, K)`` of ``(T, H, W, 3)`` uint8 frames.
 
     Frames are resized (bilinear) to the detector's ``image_size`` when they differ; the
-    normalised keypoints then refer to the original frames as well.
+    normalised keypoints then refer to the original frames as well. ``status_rule`` (e.g.
+    :class:`mint_rl.status.InformationStatus`) replaces the learned status.
     """
     if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         got = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
@@ -39,17 +44,25 @@ def detect_clip(
         x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size])).permute(0, 3, 1, 2)
         if tuple(x.shape[-2:]) != size:
             x = resize_frames(x, size)
-        out = detector(x.to(device))
+        x = x.to(device)
+        out = detector(x)
+        status = out.status if status_rule is None else status_rule(x, detector, out.keypoints, out.status)
         kps.append(out.keypoints.cpu())
-        sts.append(out.status.cpu())
+        sts.append(status.cpu())
     detector.train(was_training)
     return torch.cat(kps), torch.cat(sts)
 
 
 def evaluate_detector(
-    detector: MintDetector | torch.nn.Module, clips: Sequence[Clip], keypoint_area: Optional[float] = None, batch_size: int = 64
+    detector: MintDetector | torch.nn.Module,
+    clips: Sequence[Clip],
+    keypoint_area: Optional[float] = None,
+    batch_size: int = 64,
+    status_rule: Optional[torch.nn.Module] = None,
 ) -> list[ClipMetrics]:
     """:func:`mint_rl.metrics.clip_metrics` of the detector on every clip (clips need masks).
+
+    ``status_rule``: see :func:`detect_clip`.
 
     Raises:
         ValueError: no clips (there is nothing to score: no metrics, rather than made-up
@@ -63,7 +76,7 @@ def evaluate_detector(
     for clip in clips:
         if clip.masks is None:
             raise ValueError(f"evaluate_detector: clip {clip.name!r} has no instance masks")
-        kp, st = detect_clip(detector, clip.frames, batch_size)
+        kp, st = detect_clip(detector, clip.frames, batch_size, status_rule=status_rule)
         results.append(clip_metrics(kp, st, clip.masks, keypoint_area=keypoint_area))
     return results
 

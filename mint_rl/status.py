@@ -1,0 +1,155 @@
+"""Information status: keep a keypoint active only if it covers information no stronger keypoint covers.
+
+An inference-time status rule for keypoint economy (an extension, not in the paper; measured
+in ``docs/results.md#keypoint-economy``). The learned status of :class:`mint_rl.models.MintDetector`
+switches a keypoint on when its feature map's peak passes ``gamma``; trained detectors keep
+several keypoints on every object, and the active count hardly moves when objects enter or
+leave. This rule uses the quantity the MINT losses are built on, the local entropy ``E`` of the
+frame at the feature-map size, and the keypoints' thresholded heatmaps ``h_k`` (Sec. 2.2.1):
+
+1. Candidates are the keypoints the detector marks active.
+2. They are visited in decreasing order of covered entropy ``C_k = sum_x E(x) h_k(x)``.
+3. A candidate stays active iff the entropy it adds to the mask ``M`` of the keypoints kept so
+   far, ``U_k = sum_x E(x) h_k(x) (1 - M(x))``, is at least ``min_unique * C_k`` and at least
+   ``min_density * A_h`` nats (``A_h`` the area of one heatmap); then ``M = min(M + h_k, 1)``.
+
+A non-maximum suppression by information: one keypoint per object where a heatmap covers the
+object, more for larger ones, none on entropy-free background. Frames are independent (no state).
+
+Example:
+    >>> e = torch.zeros(1, 16, 16); e[0, 6:10, 6:10] = 2.0  # one textured object
+    >>> kp = torch.tensor([[[0.0, 0.0], [0.05, 0.0], [0.8, 0.8]]])  # two on it, one on the floor
+    >>> information_status(kp, e, torch.ones(1, 3, dtype=torch.bool), sigma=2.0).tolist()
+    [[1.0, 0.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mint_rl._config import ConfigMixin
+from mint_rl.ops import gaussian_maps, heatmap_area, threshold_gaussians
+
+__all__ = ["InformationStatusConfig", "information_status", "InformationStatus"]
+
+
+@dataclass
+class InformationStatusConfig(ConfigMixin):
+    """Thresholds of :func:`information_status`.
+
+    Attributes:
+        min_unique: fraction of a keypoint's covered entropy that must be new (0.5).
+        min_density: new entropy a keypoint must add, in nats per heatmap pixel (``A_h``
+            pixels): 0.03, about 2 nats for the CLEVRER-like detector's 32x53 maps.
+    """
+
+    min_unique: float = 0.5
+    min_density: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.min_unique) <= 1.0:
+            raise ValueError(f"InformationStatusConfig.min_unique: expected in [0, 1], got {self.min_unique}")
+        if not float(self.min_density) >= 0.0:
+            raise ValueError(f"InformationStatusConfig.min_density: expected >= 0, got {self.min_density}")
+        self.min_unique, self.min_density = float(self.min_unique), float(self.min_density)
+
+
+def information_status(
+    keypoints: torch.Tensor,
+    entropy: torch.Tensor,
+    candidates: torch.Tensor,
+    *,
+    sigma: float,
+    eta: float = 3.5,
+    tau: float = 0.1,
+    min_unique: float = 0.5,
+    min_density: float = 0.03,
+) -> torch.Tensor:
+    """The information status of keypoints (module docstring), one frame at a time, batched.
+
+    Args:
+        keypoints: ``(..., K, 2)`` normalised ``(x, y)``.
+        entropy: ``(..., h, w)`` local entropy at the feature-map size
+            (:func:`mint_rl.losses.entropy_targets`).
+        candidates: ``(..., K)`` bool, the keypoints that may be active (the learned status).
+        sigma, eta, tau: the heatmap's width (feature-map pixels), scale and threshold, as in
+            training (:class:`mint_rl.losses.LossConfig` scaled to the map size).
+        min_unique, min_density: :class:`InformationStatusConfig`.
+
+    Returns:
+        ``(..., K)`` float status, 0 or 1.
+    """
+    if keypoints.ndim < 2 or keypoints.shape[-1] != 2:
+        raise ValueError(f"information_status: expected keypoints of shape (..., K, 2), got {tuple(keypoints.shape)}")
+    lead, k = keypoints.shape[:-2], keypoints.shape[-2]
+    if entropy.ndim != len(lead) + 2 or tuple(entropy.shape[:-2]) != tuple(lead):
+        raise ValueError(
+            f"information_status: expected entropy of shape {(*lead, 'h', 'w')} for keypoints {tuple(keypoints.shape)}, "
+            f"got {tuple(entropy.shape)}"
+        )
+    if tuple(candidates.shape) != (*lead, k) or candidates.dtype != torch.bool:
+        raise ValueError(
+            f"information_status: expected bool candidates of shape {(*lead, k)}, got {candidates.dtype} {tuple(candidates.shape)}"
+        )
+    h, w = entropy.shape[-2:]
+    e = entropy.reshape(-1, h, w).to(keypoints.dtype)
+    kp = keypoints.reshape(-1, k, 2)
+    cand = candidates.reshape(-1, k)
+    heat = threshold_gaussians(gaussian_maps(kp, h, w, sigma), eta, tau)  # (N, K, h, w)
+    weighted = e[:, None] * heat
+    covered = weighted.sum(dim=(-2, -1))  # (N, K)
+    min_mass = min_density * heatmap_area(sigma, eta, tau)
+    order = torch.argsort(torch.where(cand, covered, torch.full_like(covered, -1.0)), dim=1, descending=True)
+    status = torch.zeros_like(covered)
+    mask = torch.zeros_like(e)
+    rows = torch.arange(len(e))
+    for i in range(k):
+        idx = order[:, i]
+        unique = (weighted[rows, idx] * (1.0 - mask)).sum(dim=(-2, -1))
+        keep = cand[rows, idx] & (unique >= min_unique * covered[rows, idx]) & (unique >= min_mass)
+        status[rows, idx] = keep.to(status.dtype)
+        mask = torch.where(keep[:, None, None], torch.clamp(mask + heat[rows, idx], max=1.0), mask)
+    return status.reshape(*lead, k)
+
+
+class InformationStatus(nn.Module):
+    """Module twin of :func:`information_status`: frames and a detector's output -> the information status.
+
+    Args:
+        loss_config: the :class:`mint_rl.losses.LossConfig` the detector was trained with (its
+            heatmap width and entropy settings; rescaled to the detector's map size here).
+        config: :class:`InformationStatusConfig`.
+
+    Example:
+        >>> from mint_rl.losses import loss_preset
+        >>> from mint_rl.models import DetectorConfig, MintDetector
+        >>> det = MintDetector(DetectorConfig.for_image(32, 48, num_keypoints=3)).eval()
+        >>> frames = torch.zeros(2, 3, 32, 48, dtype=torch.uint8)
+        >>> out = det(frames)
+        >>> InformationStatus(loss_preset("clevrer"))(frames, det, out.keypoints, out.status).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(self, loss_config: "LossConfig", config: InformationStatusConfig | None = None) -> None:  # noqa: F821
+        super().__init__()
+        self.loss_config = loss_config
+        self.config = InformationStatusConfig() if config is None else config
+
+    def forward(self, frames: torch.Tensor, detector: nn.Module, keypoints: torch.Tensor, status: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` frames on 0..255, the detector that gave ``keypoints (N, K, 2)`` and
+        ``status (N, K)`` -> ``(N, K)`` information status."""
+        from mint_rl.losses import entropy_targets
+
+        map_size = detector.config.map_size_for(*frames.shape[-2:])
+        cfg = self.loss_config.scaled_to(map_size) if tuple(self.loss_config.reference_map_size) != tuple(map_size) else self.loss_config
+        entropy = entropy_targets(frames, map_size, cfg)
+        return information_status(
+            keypoints, entropy, status > 0.5, sigma=cfg.sigma, eta=cfg.eta, tau=cfg.tau,
+            min_unique=self.config.min_unique, min_density=self.config.min_density,
+        )
+
+    def extra_repr(self) -> str:
+        return repr(self.config)
