@@ -8,7 +8,7 @@ the two registries, ``Transporter.from_pretrained(name)`` etc. their own).
 
 Example:
     >>> known_names()
-    ('magical', 'clevrer-like')
+    ('magical', 'clevrer-like', 'clevrer-like-economical')
     >>> [n for n in known_detector_names() if n.endswith("clevrer-like")]
     ['clevrer-like', 'transporter-clevrer-like', 'transporter-modified-clevrer-like', 'video-structure-clevrer-like']
 """
@@ -41,6 +41,11 @@ PRETRAINED: dict[str, PretrainedEntry] = {
     "clevrer-like": PretrainedEntry(
         "clevrer-like.safetensors",
         "K=25, the synthetic CLEVRER-like generator's small preset",
+    ),
+    "clevrer-like-economical": PretrainedEntry(
+        "clevrer-like-economical.safetensors",
+        "K=25, CLEVRER-like small preset, economical status (w/o temporal terms, status weight 50, "
+        "surrogate slope 0.02): ~2.3 active keypoints per object instead of ~4.9",
     ),
 }
 
@@ -121,7 +126,7 @@ def resolve(name: str) -> Path:
         >>> resolve("no-such-model")
         Traceback (most recent call last):
         ...
-        ValueError: unknown pretrained detector 'no-such-model'; known names: 'magical', 'clevrer-like'
+        ValueError: unknown pretrained detector 'no-such-model'; known names: 'magical', 'clevrer-like', 'clevrer-like-economical'
     """
     if name not in PRETRAINED:
         known = ", ".join(repr(n) for n in PRETRAINED)
