@@ -184,16 +184,25 @@ def frame_and_mask(frame: np.ndarray, mask: np.ndarray, gap: int = 4) -> np.ndar
     return np.concatenate([frame, np.full((frame.shape[0], gap, 3), 255, np.uint8), colorize_mask(mask)], 1)
 
 
-def plot_counts(n_active: np.ndarray, n_visible: np.ndarray, path: str | Path, title: str = "") -> Path:
-    """Plot active keypoints and visible objects per frame (come-and-go) to a PNG."""
+def plot_counts(
+    n_active: np.ndarray | dict[str, np.ndarray], n_visible: np.ndarray, path: str | Path, title: str = ""
+) -> Path:
+    """Plot active keypoints and visible objects per frame (come-and-go) to a PNG.
+
+    ``n_active`` is one ``(T,)`` series, or a dict of them by label (several detectors on one clip).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 2.5), dpi=100)
-    ax.step(np.arange(len(n_active)), n_active, where="mid", label="active keypoints")
-    ax.step(np.arange(len(n_visible)), n_visible, where="mid", label="visible objects")
+    series = n_active if isinstance(n_active, dict) else {"active keypoints": n_active}
+    fig, ax = plt.subplots(figsize=(6, 2.5 if len(series) == 1 else 3.2), dpi=100)
+    for label, counts in series.items():
+        if len(counts) != len(n_visible):
+            raise ValueError(f"plot_counts: expected {len(n_visible)} frames of active counts for {label!r}, got {len(counts)}")
+        ax.step(np.arange(len(counts)), counts, where="mid", label=label if len(series) == 1 else f"active: {label}")
+    ax.step(np.arange(len(n_visible)), n_visible, where="mid", color="black", label="visible objects")
     ax.set_xlabel("frame")
     ax.set_ylabel("count")
     ax.set_title(title)

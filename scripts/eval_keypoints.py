@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     table = {}
     economy = {}
     first_results = None
+    all_results = {}
     status_rule = None
     if args.status == "information":
         from mint_rl.losses import loss_preset
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: " + "  ".join(f"{k.upper()}={agg[k]['mean']:.4f}±{agg[k]['std']:.4f}" for k in NAMES)
               + f"  (over {len(clips)} clips)")
         print(f"{name}: {economy_line(econ)}")
+        all_results[name] = results
         if first_results is None:
             first_results = (det, results)
 
@@ -131,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     ci = int(np.argmax(swing))
     from mint_rl.viz import plot_counts
 
-    plot = plot_counts(results[ci].n_active, results[ci].n_visible, args.out / "come_and_go.png",
-                       title=f"{detectors[0]} on {clips[ci].name}")
+    counts = results[ci].n_active if len(detectors) == 1 else {n: r[ci].n_active for n, r in all_results.items()}
+    label = detectors[0] if len(detectors) == 1 else f"{len(detectors)} detectors"
+    status_note = "" if args.status == "learned" else ", information status"
+    plot = plot_counts(counts, results[ci].n_visible, args.out / "come_and_go.png",
+                       title=f"{label} on {clips[ci].name}{status_note}")
     artefacts = {"plot": str(plot)}
     if not args.no_video:
         from mint_rl.viz import draw_keypoints, draw_mask_outlines, write_video

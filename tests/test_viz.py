@@ -62,6 +62,10 @@ def test_write_video_and_plot(tmp_path):
         write_video(frames, tmp_path / "v.png")
     png = plot_counts(np.array([3, 4, 4]), np.array([3, 3, 4]), tmp_path / "c.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+    two = plot_counts({"a": np.array([3, 4, 4]), "b": np.array([1, 1, 2])}, np.array([3, 3, 4]), tmp_path / "c2.png")
+    assert two.read_bytes()[:4] == b"\x89PNG" and two.read_bytes() != png.read_bytes()
+    with pytest.raises(ValueError, match="expected 3 frames of active counts for 'b', got 2"):
+        plot_counts({"a": np.array([3, 4, 4]), "b": np.array([1, 1])}, np.array([3, 3, 4]), tmp_path / "c3.png")
 
 
 def test_show_clip_cli_with_keypoints(tmp_path, capsys):
