@@ -314,7 +314,9 @@ def test_compiled_head_equals_torch_steps(name, batch):
             keypoints, status = head(v, last.bias, last.slope)
             ref_keypoints, ref_status = head.torch_steps(v.clone(), last.bias, last.slope)
         assert keypoints.shape == ref_keypoints.shape == (batch, head.sign.numel(), 2)
-        torch.testing.assert_close(keypoints, ref_keypoints, atol=2e-6, rtol=0)
+        # float32 sums over the map in another order (the kernel's AVX-512 / AVX2 / scalar clone, torch's
+        # reductions): measured up to 2.8e-5 on the 135x135 uncropped map of an AVX-512 machine, 2e-6 elsewhere
+        torch.testing.assert_close(keypoints, ref_keypoints, atol=KEYPOINT_ATOL, rtol=0)
         torch.testing.assert_close(status, ref_status, atol=2e-6, rtol=0)
         assert keypoints.abs().max() <= 1.0
     # the same numbers for every batch size and thread count (a fixed split of the rows)
