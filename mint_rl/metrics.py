@@ -93,12 +93,16 @@ class ClipMetrics:
     n_visible: np.ndarray
     keypoint_area: float = field(default=0.0)
     n_present: np.ndarray | None = None
-    active_per_object: float = float("nan")
     events: list["CountEvent"] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, float]:
         """The four clip values by name."""
         return {"dop": self.dop, "top": self.top, "uak": self.uak, "rak": self.rak}
+
+    @property
+    def active_per_object(self) -> float:
+        """:func:`active_per_object` of the clip (NaN without present-object counts)."""
+        return float("nan") if self.n_present is None else active_per_object(self.n_active, self.n_present)
 
     @property
     def come_and_go(self) -> float:
@@ -426,7 +430,6 @@ def clip_metrics(
         dop_per_frame=dop_t, top_per_frame=top_t, uak_per_frame=uak_t, rak_per_frame=rak_t,
         n_active=n_active, n_visible=visible.sum(dim=1).numpy(),
         keypoint_area=float(keypoint_area), n_present=n_present,
-        active_per_object=active_per_object(n_active, n_present),
         events=count_events(n_active, n_present, min_run, window),
     )
 
@@ -556,10 +559,11 @@ def economy_summary(results: Sequence[ClipMetrics]) -> dict[str, float]:
 
     Example:
         >>> present = np.array([2] * 6 + [3] * 6)
-        >>> m = ClipMetrics(1.0, 1.0, 0.0, 0.0, *[np.zeros(12)] * 6, n_present=present, active_per_object=2.0,
-        ...                 events=count_events(np.array([4] * 6 + [6] * 6), present))
-        >>> s = economy_summary([m]); s["come_and_go"], s["follows_clips"]
-        (2.0, 1.0)
+        >>> active = np.array([4] * 6 + [6] * 6)
+        >>> m = ClipMetrics(1.0, 1.0, 0.0, 0.0, *[np.zeros(12)] * 4, active, present, n_present=present,
+        ...                 events=count_events(active, present))
+        >>> s = economy_summary([m]); s["active_per_object"], s["come_and_go"], s["follows_clips"]
+        (2.0, 2.0, 1.0)
     """
     if len(results) == 0:
         raise ValueError("economy_summary: expected at least one ClipMetrics, got none")

@@ -144,7 +144,7 @@ class InformationStatus(nn.Module):
         from mint_rl.losses import entropy_targets
 
         map_size = detector.config.map_size_for(*frames.shape[-2:])
-        cfg = self.loss_config.scaled_to(map_size) if tuple(self.loss_config.reference_map_size) != tuple(map_size) else self.loss_config
+        cfg = self.loss_config.scaled_to(map_size)  # the identity when already at this size
         entropy = entropy_targets(frames, map_size, cfg)
         return information_status(
             keypoints, entropy, status > 0.5, sigma=cfg.sigma, eta=cfg.eta, tau=cfg.tau,

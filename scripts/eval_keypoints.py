@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mint_rl.detectors import load_detector
+from mint_rl.detectors import detector_method, load_detector
 from mint_rl.metrics import aggregate_metrics, economy_summary
 from mint_rl.training.evaluation import detect_clip, evaluate_detector
 from mint_rl.training.sources import clips_from_source, generated_clips
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         status_rule = InformationStatus(loss_preset(args.loss_preset))
     for name in detectors:
         det = load_detector(name)
-        if status_rule is not None and not hasattr(det.config, "map_size_for"):
+        if status_rule is not None and detector_method(det) != "mint":
             raise SystemExit(f"--status information needs a MINT detector, got {type(det).__name__} ({name})")
         results = evaluate_detector(det, clips, keypoint_area=args.keypoint_area, status_rule=status_rule)
         agg = aggregate_metrics(results)

@@ -25,7 +25,6 @@ corrupt, or names a missing or unreadable checkpoint, resuming falls back to the
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import math
 import os
