@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Behaviour cloning on MAGICAL with MINT keypoints (or pixels), evaluated on Demo and TestJitter.
+"""Behaviour cloning on MAGICAL with MINT keypoints (or pixels), evaluated on every test variant.
 
     python scripts/bc_magical.py MoveToCorner                         # MINT agent, scripted-expert demos
     python scripts/bc_magical.py MoveToCorner --agent cnn             # the CNN (pixel) baseline
@@ -9,10 +9,15 @@
     python scripts/bc_magical.py MakeLine --agent cnn --out out/ml-cnn --resume   # go on after an interruption
     python scripts/bc_magical.py MakeLine --agent cnn --jobs 2        # two seeds at a time, one core each
     python scripts/bc_magical.py MoveToCorner --jobs 1 --threads 2    # seeds one after another on two threads
+    python scripts/bc_magical.py MoveToCorner --variants Demo TestJitter --modes argmax   # the short evaluation
 
-Prints a table (mean ± std over seeds of the mean eval_score of the evaluation episodes per
-variant), saves the policies (safetensors), OUT/results.json and a GIF of one rollout, and
-ends with exactly ``demo_score=<float> testjitter_score=<float>``.
+Each seed's policy is evaluated on every variant MAGICAL defines for the task (Demo, TestJitter,
+TestColour, TestShape, TestLayout, TestCountPlus, TestDynamics, TestAll, where they exist), once
+with the most likely action (argmax, SB3's deterministic=True) and once with sampled actions.
+Prints a table (mean ± std over seeds of the mean eval_score of the evaluation episodes, per
+variant and mode), saves the policies (safetensors), OUT/results.json (scores keyed
+"VARIANT/MODE") and a GIF of one rollout, and ends with exactly
+``demo_score=<float> testjitter_score=<float>`` (argmax; sampled with --sample).
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from mint_rl.envs.registry import TASKS
 from mint_rl.experiments.allocator import keep_freed_memory
 from mint_rl.experiments.magical_bc import (
     AGENTS,
+    EVAL_MODES,
     PRECISIONS,
     VARIANTS,
     BCExperimentConfig,
     record_rollout_gif,
     resolve_device,
     run_bc_experiment,
+    score_key,
     write_outputs,
 )
 from mint_rl.experiments.workers import resolve_parallelism, run_seed_workers, script_command, torch_threads
@@ -64,7 +71,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--demo-noise", type=float, default=0.0,
                    help="expert demos: probability of executing a random action while recording the expert's (DART)")
     p.add_argument("--sample", action="store_true",
-                   help="sample actions from the policy in evaluation (default: argmax, SB3's deterministic=True)")
+                   help="headline scores (the last line) with sampled actions (default: argmax, SB3's deterministic=True)")
+    p.add_argument("--variants", nargs="+", default=None, metavar="VARIANT",
+                   help="variants to evaluate (default: all of the task's; Demo and TestJitter always among them)")
+    p.add_argument("--modes", nargs="+", default=list(EVAL_MODES), choices=EVAL_MODES,
+                   help="evaluation modes (default: both)")
     p.add_argument("--device", default="cpu",
                    help="where the policy trains and acts: cpu (default), cuda, cuda:N (the environments stay on the CPU)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/bc/TASK-AGENT)")
@@ -124,6 +135,20 @@ def parse_network(text: str | None):
     return InteractionNetworkConfig(**values)
 
 
+def format_table(result) -> str:
+    """Variants as rows, one ``mean ± std`` column per evaluation mode (over seeds)."""
+    summary = result.summary()
+    modes = result.modes
+    lines = [f"{'variant':<14}" + "".join(f"{m + ' (mean ± std)':>22}" for m in modes)]
+    for v in result.variants:
+        cells = []
+        for m in modes:
+            key = score_key(v, m)
+            cells.append(f"{summary[key]['mean']:>13.3f} ± {summary[key]['std']:.3f}" if key in summary else f"{'-':>22}")
+        lines.append(f"{v:<14}" + "".join(cells))
+    return "\n".join(lines)
+
+
 def earlier_seeds(args: argparse.Namespace, out: Path) -> list[int]:
     """This run's seeds that earlier runs finished: those with a seed file in ``OUT/seeds`` before
     this run starts (``--resume`` reads them back, checked, instead of training them)."""
@@ -165,7 +190,8 @@ def main(argv=None) -> int:
                                  deterministic=not args.sample, demo_noise=args.demo_noise,
                                  demo_variant=args.demo_variant, first_seed=args.first_seed,
                                  precision=args.precision, network=network,
-                                 keypoint_noise=args.keypoint_noise, orientation=args.orientation)
+                                 keypoint_noise=args.keypoint_noise, orientation=args.orientation,
+                                 variants=args.variants, eval_modes=tuple(args.modes))
         resolve_device(args.device)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -194,16 +220,14 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     path = write_outputs(result, out)
-    summary = result.summary()
+    headline = result.headline()
     print(f"\n{args.task}, {args.agent} agent, {args.demos} demos (n={args.n_demos}), "
           f"{args.seeds} seeds x {args.eval_episodes} episodes, {result.seconds / 60:.1f} min of seed time "
           f"(summed over seeds; with --resume it includes earlier runs' seeds)")
     if args.resume:
         print(f"{len(earlier)} of {args.seeds} seeds reused from earlier runs in {out}"
               + (f" (seeds {', '.join(map(str, earlier))})" if earlier else ""))
-    print(f"{'variant':<12} {'mean':>7} {'± std':>7}")
-    for v in VARIANTS:
-        print(f"{v:<12} {summary[v]['mean']:7.3f} {summary[v]['std']:7.3f}")
+    print(format_table(result))
     # seed files copied from another machine (results/README.md) name policies that are not here
     policies = [p for p in result.policy_paths if Path(p).is_file()]
     artefacts = [str(path)] + policies[:1]
@@ -216,7 +240,7 @@ def main(argv=None) -> int:
         print("no policy file of this run is on this machine: no rollout GIF", file=sys.stderr)
     print("wrote " + ", ".join(artefacts), file=sys.stderr)
     print(f"wall time of this run: {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
-    print(f"demo_score={summary['Demo']['mean']:.4f} testjitter_score={summary['TestJitter']['mean']:.4f}")
+    print(f"demo_score={headline['Demo']['mean']:.4f} testjitter_score={headline['TestJitter']['mean']:.4f}")
     return 0
 
 

@@ -12,6 +12,12 @@ has any (so a run in progress, or seeds computed by several ``--first-seed`` pro
 folder, read as one row), else its ``results.json``.
 
     python scripts/bc_table.py results/bc/MakeLine-cnn-expert      # the seed files kept in the repo
+    python scripts/bc_table.py out/bc/MoveToCorner-mint out/bc/MoveToCorner-cnn --variants   # every test variant
+
+The first table has the headline columns, Demo and TestJitter in each run's headline mode (argmax
+unless the run used --sample). ``--variants`` adds one row per run and evaluation mode with every
+variant the runs evaluated (``-`` where a run did not evaluate one, e.g. runs written before every
+variant was evaluated).
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import sys
 from pathlib import Path
 
 from mint_rl.experiments.magical_bc import (
+    EVAL_MODES,
     VARIANTS,
     BCResult,
     merge_results,
     result_from_seed_records,
+    score_key,
     shared_settings,
 )
 
@@ -34,6 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("results", nargs="+", type=Path, help="results.json files or folders holding one")
     p.add_argument("--json", type=Path, default=None, help="also write the merged rows as JSON")
+    p.add_argument("--variants", action="store_true",
+                   help="also print every evaluated variant, one row per run and evaluation mode")
     return p.parse_args(argv)
 
 
@@ -76,6 +86,24 @@ def agent_label(cfg: dict) -> str:
     return ", ".join(parts)
 
 
+def variants_table(results: list[BCResult]) -> str:
+    """Markdown: one row per run and evaluation mode, one column per variant any run evaluated."""
+    variants = list(dict.fromkeys(v for r in results for v in r.variants))
+    lines = ["| task | agent | demos | seeds | mode | " + " | ".join(variants) + " |",
+             "|---|---|---|---|---|" + "---|" * len(variants)]
+    for r in results:
+        summary = r.summary()
+        for mode in [m for m in EVAL_MODES if m in r.modes]:
+            cells = []
+            for v in variants:
+                item = summary.get(score_key(v, mode))
+                cells.append("-" if item is None else f"{item['mean']:.3f} ± {item['std']:.3f}")
+            cfg = r.config
+            lines.append(f"| {cfg['task']} | {agent_label(cfg)} | {cfg['demos']} (n={cfg['n_demos']}) | "
+                         f"{len(r.seed_ids)} | {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -86,20 +114,25 @@ def main(argv=None) -> int:
     groups: dict[str, list[BCResult]] = {}
     for r in results:
         groups.setdefault(row_key(r), []).append(r)
-    rows = []
-    print("| task | agent | demos | seeds | " + " | ".join(VARIANTS) + " | wall time (sum) |")
-    print("|---|---|---|---|" + "---|" * len(VARIANTS) + "---|")
+    merged_runs = []
     for group in groups.values():
         try:
-            merged = merge_results(group)
+            merged_runs.append(merge_results(group))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        cfg, summary = merged.config, merged.summary()
-        cells = [f"{summary[v]['mean']:.3f} ± {summary[v]['std']:.3f}" for v in VARIANTS]
-        print(f"| {cfg['task']} | {agent_label(cfg)} | {cfg['demos']} (n={cfg['n_demos']}) | "
+    print("| task | agent | demos | seeds | " + " | ".join(VARIANTS) + " | wall time (sum) |")
+    print("|---|---|---|---|" + "---|" * len(VARIANTS) + "---|")
+    for merged in merged_runs:
+        cfg, headline = merged.config, merged.headline()
+        cells = [f"{headline[v]['mean']:.3f} ± {headline[v]['std']:.3f}" for v in VARIANTS]
+        mode = "" if merged.headline_mode == "argmax" else ", sampled"
+        print(f"| {cfg['task']} | {agent_label(cfg)}{mode} | {cfg['demos']} (n={cfg['n_demos']}) | "
               f"{len(merged.seed_ids)} | " + " | ".join(cells) + f" | {merged.seconds / 60:.1f} min |")
-        rows.append(merged.to_json())
+    if args.variants:
+        print()
+        print(variants_table(merged_runs))
+    rows = [merged.to_json() for merged in merged_runs]
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0

@@ -29,9 +29,10 @@ class RandomPolicy:
 
 @pytest.mark.usefixtures("single_torch_thread")
 def test_bc_mint_agent_on_move_to_region_scores_well_above_random():
-    cfg = BCExperimentConfig(task="MoveToRegion", n_demos=5, seeds=1, epochs=100, eval_episodes=10)
+    cfg = BCExperimentConfig(task="MoveToRegion", n_demos=5, seeds=1, epochs=100, eval_episodes=10,
+                             variants=["Demo", "TestJitter"], eval_modes=["argmax"])
     result = run_bc_experiment(cfg, progress=False, log=lambda *_: None)
-    learned = float(np.mean(result.scores["TestJitter"][0]))
+    learned = float(np.mean(result.scores["TestJitter/argmax"][0]))
     first = evaluation_seed(cfg, 0)
     random_scores = evaluate_policy_scores(RandomPolicy(0), lambda: make_magical_env("MoveToRegion", "TestJitter",
                                                                                       view="state"),

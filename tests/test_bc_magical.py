@@ -51,8 +51,22 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     assert keys == ["demo_score", "testjitter_score"]
     assert all(0.0 <= float(kv.split("=")[1]) <= 1.0 for kv in last.split())
     results = json.loads((out / "results.json").read_text())
-    assert len(results["scores"]["Demo"]) == 2 and len(results["scores"]["Demo"][0]) == 2
-    assert abs(results["summary"]["TestJitter"]["mean"] - float(last.split()[1].split("=")[1])) < 1e-4
+    # every variant MAGICAL defines for MoveToRegion, each in both modes, 2 seeds x 2 episodes
+    variants = ["Demo", "TestJitter", "TestColour", "TestLayout", "TestDynamics", "TestAll"]
+    assert list(results["scores"]) == [f"{v}/{m}" for v in variants for m in ("argmax", "sampled")]
+    assert all(len(seeds) == 2 and all(len(ep) == 2 for ep in seeds) for seeds in results["scores"].values())
+    assert results["config"]["variants"] == variants and results["config"]["eval_modes"] == ["argmax", "sampled"]
+    # the last line is the headline pair: Demo and TestJitter with argmax actions
+    assert float(last.split()[0].split("=")[1]) == pytest.approx(results["summary"]["Demo/argmax"]["mean"], abs=1e-4)
+    assert float(last.split()[1].split("=")[1]) == pytest.approx(results["summary"]["TestJitter/argmax"]["mean"],
+                                                                 abs=1e-4)
+    # stdout's table: one row per variant with both modes' mean ± std
+    for v in variants:
+        row = [line for line in captured.out.splitlines() if line.split()[:1] == [v]]
+        assert len(row) == 1, captured.out
+        numbers = [float(x) for x in re.findall(r"\d+\.\d+", row[0])]
+        want = [results["summary"][f"{v}/{m}"][k] for m in ("argmax", "sampled") for k in ("mean", "std")]
+        assert numbers == pytest.approx(want, abs=5e-4)
     policy = load_policy(results["policies"][0])
     assert policy.observation_space.shape == (4, 4, 3)
     assert (out / "MoveToRegion-mint-rollout.gif").stat().st_size > 0
@@ -75,7 +89,7 @@ def test_end_to_end_tiny_run(tmp_path, tiny_detector, capsys):
     for seed, path in enumerate(results["policies"]):
         for variant in ("Demo", "TestJitter"):
             line = [x for x in lines if x.startswith(f"{path}: {variant} ")][0]
-            assert line.endswith(f"{np.mean(results['scores'][variant][seed]):.3f} over 2 episodes")
+            assert line.endswith(f"{np.mean(results['scores'][variant + '/argmax'][seed]):.3f} over 2 episodes")
 
 
 def test_state_agent_end_to_end(tmp_path, capsys):
@@ -115,7 +129,7 @@ def test_state_agent_end_to_end(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     for variant in ("Demo", "TestJitter"):
         line = [x for x in lines if f": {variant} " in x][0]
-        assert line.endswith(f"{variant} {np.mean(results['scores'][variant][0]):.3f} over 2 episodes")
+        assert line.endswith(f"{variant} {np.mean(results['scores'][variant + '/argmax'][0]):.3f} over 2 episodes")
     demo_accuracy = _script("bc_demo_accuracy")
     assert demo_accuracy.main(["MoveToCorner", results["policies"][0], "--n-demos", "2", "--recalibrate-bn"]) == 2
     assert "has no BatchNorm layer" in capsys.readouterr().err
@@ -292,9 +306,10 @@ def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector
     rc = _script().main(["MoveToRegion", "--detector", str(tiny_detector), "--n-demos", "1", "--seeds", "1",
                          "--epochs", "1", "--eval-episodes", "1", "--out", str(out), "--no-progress", "--no-gif",
                          "--network", "pooling=mean,mask_inactive=true,hidden_dim=24", "--keypoint-noise", "0.03",
-                         "--orientation"])
+                         "--orientation", "--variants", "TestJitter", "Demo", "--modes", "argmax"])
     assert rc == 0
     results = json.loads((out / "results.json").read_text())
+    assert list(results["scores"]) == ["TestJitter/argmax", "Demo/argmax"]  # the variants and mode asked for
     net = results["config"]["network"]
     assert (net["pooling"], net["mask_inactive"], net["hidden_dim"], net["effect_dim"]) == ("mean", True, 24, 100)
     assert results["config"]["keypoint_noise"] == 0.03 and results["config"]["orientation"] is True
@@ -315,7 +330,7 @@ def test_results_without_a_network_entry_read_as_the_legacy_network():
     from mint_rl.experiments.magical_bc import BCResult
     from mint_rl.policies.interaction_network import LEGACY_CONFIG
 
-    cfg = vars(BCExperimentConfig(task="MoveToCorner"))
+    cfg = vars(BCExperimentConfig(task="MoveToCorner", seeds=1))
     del cfg["network"]
     old = BCResult.from_json({"config": cfg, "scores": {"Demo": [[1.0]], "TestJitter": [[0.5]]}})
     assert {k: old.config["network"][k] for k in LEGACY_CONFIG} == LEGACY_CONFIG
@@ -487,7 +502,7 @@ def test_kept_seed_files_give_the_readme_row(folder):
     rows = _readme_bc_rows(cfg["task"], demos, agent_cell)
     assert len(rows) == 1, f"expected one README row for {folder.name}, found {rows}"
     row = rows[0]
-    summary = result.summary()
+    summary = result.headline()
     assert _numbers(row[3])[0] == pytest.approx(summary["Demo"]["mean"], abs=5e-4)
     assert _numbers(row[4])[0] == pytest.approx(summary["TestJitter"]["mean"], abs=5e-4)
     assert _numbers(row[3])[1] == pytest.approx(summary["Demo"]["std"], abs=5e-4)
@@ -579,7 +594,7 @@ def _finished_seeds(out: Path, seeds=(0, 1), hashes=True) -> BCExperimentConfig:
     for s in seeds:
         policy = out / "policies" / f"MoveToCorner-state-seed{s}.safetensors"
         policy.write_bytes(f"policy of seed {s}".encode())
-        record = {"settings": seed_settings(cfg), "seed": s, "scores": {"Demo": [1.0, 0.0], "TestJitter": [0.5, 0.5]},
+        record = {"settings": seed_settings(cfg), "seed": s, "scores": {k: [1.0, 0.0] for k in cfg.score_keys},
                   "seconds": 60.0, "policy": str(policy)}
         if hashes:
             record["policy_sha256"] = file_sha256(policy)
@@ -641,3 +656,82 @@ def test_resume_reads_old_seed_files_without_hashes_and_refuses_foreign_ones(tmp
                                  "seconds": 1.0}))
     assert script.main([*RESUME, "--out", str(moved)]) == 2
     assert "was written with other settings (extra_knob)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# every test variant, both evaluation modes
+
+
+def test_evaluation_variants_and_modes_are_checked():
+    assert BCExperimentConfig(task="MakeLine").eval_variants == (
+        "Demo", "TestJitter", "TestColour", "TestShape", "TestLayout", "TestCountPlus", "TestDynamics", "TestAll")
+    cfg = BCExperimentConfig(task="MoveToCorner", variants=["TestColour", "Demo", "TestJitter"], eval_modes=["sampled", "argmax"])
+    assert cfg.score_keys == ("TestColour/sampled", "TestColour/argmax", "Demo/sampled", "Demo/argmax",
+                              "TestJitter/sampled", "TestJitter/argmax")
+    with pytest.raises(ValueError, match=r"\['TestLayout'\] are not variants of MoveToCorner"):
+        BCExperimentConfig(task="MoveToCorner", variants=["Demo", "TestJitter", "TestLayout"])
+    with pytest.raises(ValueError, match=r"missing \['Demo'\]"):
+        BCExperimentConfig(task="MoveToCorner", variants=["TestJitter", "TestColour"])
+    with pytest.raises(ValueError, match="each variant once"):
+        BCExperimentConfig(task="MoveToCorner", variants=["Demo", "TestJitter", "Demo"])
+    with pytest.raises(TypeError, match="the string 'Demo'"):
+        BCExperimentConfig(task="MoveToCorner", variants="Demo")
+    with pytest.raises(ValueError, match="headline mode 'argmax'"):
+        BCExperimentConfig(task="MoveToCorner", eval_modes=["sampled"])
+    assert BCExperimentConfig(task="MoveToCorner", deterministic=False, eval_modes=["sampled"]).headline_mode == "sampled"
+    with pytest.raises(ValueError, match="distinct modes"):
+        BCExperimentConfig(task="MoveToCorner", eval_modes=["argmax", "greedy"])
+
+
+def test_score_keys_and_files_of_earlier_versions():
+    from mint_rl.experiments.magical_bc import BCResult, legacy_scores, score_key, split_score_key
+
+    assert split_score_key(score_key("TestCountPlus", "argmax")) == ("TestCountPlus", "argmax")
+    for bad in ("Demo", "Demo/greedy", "/argmax"):
+        with pytest.raises(ValueError, match="VARIANT/MODE"):
+            split_score_key(bad)
+    with pytest.raises(ValueError, match="mixed|either"):
+        legacy_scores({"Demo": [[1.0]], "TestJitter/argmax": [[0.5]]}, deterministic=True)
+    # a file written before every variant was evaluated, with --sample: its one mode was "sampled"
+    cfg = {k: v for k, v in vars(BCExperimentConfig(task="MoveToCorner", deterministic=False, seeds=1,
+                                                     eval_modes=["sampled"])).items()
+           if k not in ("variants", "eval_modes")}
+    old = BCResult.from_json({"config": cfg, "scores": {"Demo": [[1.0, 0.0]], "TestJitter": [[0.5, 0.5]]}})
+    assert list(old.scores) == ["Demo/sampled", "TestJitter/sampled"]
+    assert old.config["variants"] == ["Demo", "TestJitter"] and old.config["eval_modes"] == ["sampled"]
+    assert old.headline() == {"Demo": {"mean": 0.5, "std": 0.0, "seeds": 1},
+                              "TestJitter": {"mean": 0.5, "std": 0.0, "seeds": 1}}
+    assert (old.variants, old.modes) == (["Demo", "TestJitter"], ["sampled"])
+    with pytest.raises(KeyError, match="Demo/argmax"):
+        old.seed_means("Demo/argmax")
+
+
+def test_bc_table_lists_every_variant_and_mode(tmp_path, capsys):
+    from mint_rl.experiments.magical_bc import BCResult, merge_results
+
+    cfg = vars(BCExperimentConfig(task="MoveToCorner", agent="cnn", precision="bf16", seeds=1,
+                                  variants=["Demo", "TestJitter", "TestColour"]))
+    scores = {"Demo/argmax": [[1.0, 1.0]], "Demo/sampled": [[0.5, 0.0]], "TestJitter/argmax": [[0.75, 0.25]],
+              "TestJitter/sampled": [[0.0, 0.0]], "TestColour/argmax": [[0.2, 0.4]], "TestColour/sampled": [[0.1, 0.1]]}
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "results.json").write_text(json.dumps({"config": {**cfg, "variants": list(cfg["variants"]),
+                                                             "eval_modes": ["argmax", "sampled"]},
+                                                  "scores": scores, "seconds": 60.0, "policies": []}))
+    legacy = _write_result(tmp_path / "legacy", 0, [0.25], demos="human", human_dir=str(tmp_path))
+    assert _script("bc_table").main([str(new), str(legacy), "--variants"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| MoveToCorner")]
+    assert rows[0] == "| MoveToCorner | cnn, bf16 | expert (n=10) | 1 | 1.000 ± 0.000 | 0.500 ± 0.000 | 1.0 min |"
+    assert "| task | agent | demos | seeds | mode | Demo | TestJitter | TestColour |" in out
+    assert "| MoveToCorner | cnn, bf16 | expert (n=10) | 1 | sampled | 0.250 ± 0.000 | 0.000 ± 0.000 | 0.100 ± 0.000 |" in out
+    assert "| MoveToCorner | cnn, bf16 | human (n=10) | 1 | argmax | 0.250 ± 0.000 | 0.250 ± 0.000 | - |" in out
+    assert not any("human (n=10) | 1 | sampled" in line for line in rows)  # the legacy run has one mode
+    # runs of one experiment that evaluated different variants do not merge into one row
+    a = BCResult.from_json(json.loads((new / "results.json").read_text()))
+    b = BCResult(config={**a.config, "first_seed": 1}, scores={k: v for k, v in a.scores.items() if "Colour" not in k},
+                 seed_ids=[1])
+    with pytest.raises(ValueError, match="different variants/modes"):
+        merge_results([a, b])
+    with pytest.raises(ValueError, match=r"the scores of 2 seeds \(\[0, 1\]\) under every key"):
+        BCResult.from_json({"config": {**a.config, "seeds": 2}, "scores": a.scores})

@@ -11,10 +11,16 @@ The experiment (``scripts/bc_magical.py``):
    agent, the 4 stacked allocentric 96x96 frames of MAGICAL's ``-LoRes4A`` observation;
 3. behaviour cloning (:func:`mint_rl.policies.train_bc`, imitation's ``bc.BC`` plus the
    next-keypoint loss for MINT) once per seed;
-4. evaluation — ``eval_episodes`` episodes on ``TASK-Demo`` and on ``TASK-TestJitter`` per
-   seed, scored by ``info["eval_score"]`` at the end (MAGICAL episodes all have the task's
-   fixed length, so a vector env of ``eval_episodes`` sub-envs runs each exactly once, with one
-   detector and one policy forward per step).
+4. evaluation — ``eval_episodes`` episodes per seed on every variant MAGICAL defines for the
+   task (``Demo``, ``TestJitter``, ``TestColour``, ... :data:`mint_rl.envs.TASK_VARIANTS`), once
+   with the most likely action (``argmax``, SB3's ``deterministic=True``) and once with actions
+   sampled from the policy (``sampled``), scored by ``info["eval_score"]`` at the end (MAGICAL
+   episodes all have the task's fixed length, so a vector env of ``eval_episodes`` sub-envs runs
+   each exactly once, with one detector and one policy forward per step).
+
+Scores are keyed ``"VARIANT/MODE"`` (:func:`score_key`). The headline pair the main job prints,
+``demo_score`` and ``testjitter_score``, is Demo and TestJitter in the config's headline mode
+(``deterministic=True``: argmax).
 """
 
 from __future__ import annotations
@@ -33,13 +39,44 @@ import numpy as np
 #: ``"mint"``: interaction network on keypoints; ``"cnn"``: pixels (Appendix E.5); ``"state"``: an
 #: MLP on the simulator's true state, a privileged reference that is not in the paper.
 AGENTS = ("mint", "cnn", "state")
+#: The headline variants (the main job's ``demo_score`` / ``testjitter_score``), which every
+#: evaluation includes; also the variants expert demonstrations can be recorded on.
 VARIANTS = ("Demo", "TestJitter")
+#: Evaluation modes: the most likely action (SB3's ``deterministic=True``, what a deployed policy
+#: does) and an action sampled from the policy's distribution.
+EVAL_MODES = ("argmax", "sampled")
 #: ``BCExperimentConfig.precision`` choices.
 PRECISIONS = ("fp32", "bf16")
 RESOLUTION = 96
 #: Default BC epochs of the MINT agent. 40 epochs left the policy under-fitted: on MoveToRegion
 #: (2 seeds, argmax actions) Demo/TestJitter went from 0.50/0.24 at 40 epochs to 1.00/0.74 at 150.
 MINT_EPOCHS = 150
+
+
+def score_key(variant: str, mode: str) -> str:
+    """The key of one variant's scores in one evaluation mode (:class:`BCResult`, ``results.json``).
+
+    Example:
+        >>> score_key("TestColour", "sampled")
+        'TestColour/sampled'
+        >>> split_score_key("TestColour/sampled")
+        ('TestColour', 'sampled')
+    """
+    if mode not in EVAL_MODES:
+        raise ValueError(f"mode: expected one of {list(EVAL_MODES)}, got {mode!r}")
+    return f"{variant}/{mode}"
+
+
+def split_score_key(key: str) -> tuple[str, str]:
+    """Inverse of :func:`score_key`: ``"Demo/argmax"`` -> ``("Demo", "argmax")``.
+
+    Raises:
+        ValueError: a key that is not ``VARIANT/MODE``.
+    """
+    variant, sep, mode = key.rpartition("/")
+    if not sep or not variant or mode not in EVAL_MODES:
+        raise ValueError(f"expected a score key VARIANT/MODE with MODE one of {list(EVAL_MODES)}, got {key!r}")
+    return variant, mode
 
 
 @dataclass
@@ -61,10 +98,16 @@ class BCExperimentConfig:
         eval_episodes: evaluation episodes per variant and seed (paper: 25).
         detector: pretrained detector name or checkpoint path (MINT agent).
         history: keypoint frames (state agent: states) per observation (paper: 4).
-        deterministic: evaluate with the most likely action (SB3's and imitation's convention)
-            instead of sampling from the policy. On the Demo variant, one fixed scene, the 25
-            argmax episodes of a seed are then identical; sampled actions give a spread but
-            scored lower in every comparison we ran (README).
+        deterministic: the headline mode (the main job's ``demo_score`` / ``testjitter_score``
+            and the per-seed log): the most likely action (``"argmax"``, SB3's and imitation's
+            convention) when true, else actions sampled from the policy (``"sampled"``). On the
+            Demo variant, one fixed scene, the 25 argmax episodes of a seed are identical;
+            sampled actions give a spread.
+        variants: the MAGICAL variants evaluated; ``None`` (default) means every variant MAGICAL
+            defines for the task (:data:`mint_rl.envs.TASK_VARIANTS`). Must include Demo and
+            TestJitter (the headline pair).
+        eval_modes: evaluation modes, a subset of :data:`EVAL_MODES` that includes the headline
+            mode; default both.
         demo_seed: first seed of the expert demonstrations.
         eval_seed: first seed of the evaluation episodes (kept away from the demo seeds).
         batch_size: BC minibatch size.
@@ -107,6 +150,8 @@ class BCExperimentConfig:
     network: Optional[Any] = None
     keypoint_noise: float = 0.0
     orientation: bool = False
+    variants: Optional[tuple[str, ...]] = None
+    eval_modes: tuple[str, ...] = EVAL_MODES
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -146,6 +191,31 @@ class BCExperimentConfig:
             raise ValueError("demos='human' needs human_dir (a folder of MAGICAL *.pkl.gz demos), or pass the folder as demos")
         if not 0.0 <= self.demo_noise < 1.0:
             raise ValueError(f"demo_noise: expected a probability in [0, 1), got {self.demo_noise!r}")
+        from mint_rl.envs.registry import TASK_VARIANTS
+
+        if self.variants is not None:
+            if isinstance(self.variants, str):
+                raise TypeError(f"variants: expected a sequence of variant names, got the string {self.variants!r}")
+            self.variants = tuple(self.variants)
+            unknown = [v for v in self.variants if v not in TASK_VARIANTS[self.task]]
+            if unknown:
+                raise ValueError(f"variants: {unknown} are not variants of {self.task}; expected some of "
+                                 f"{list(TASK_VARIANTS[self.task])}")
+            missing = [v for v in VARIANTS if v not in self.variants]
+            if missing:
+                raise ValueError(f"variants: expected the headline variants {list(VARIANTS)} among them, "
+                                 f"missing {missing}")
+            if len(set(self.variants)) != len(self.variants):
+                raise ValueError(f"variants: expected each variant once, got {list(self.variants)}")
+        if isinstance(self.eval_modes, str):
+            raise TypeError(f"eval_modes: expected a sequence of modes, got the string {self.eval_modes!r}")
+        self.eval_modes = tuple(self.eval_modes)
+        bad = [m for m in self.eval_modes if m not in EVAL_MODES]
+        if bad or not self.eval_modes or len(set(self.eval_modes)) != len(self.eval_modes):
+            raise ValueError(f"eval_modes: expected distinct modes among {list(EVAL_MODES)}, got {list(self.eval_modes)}")
+        if self.headline_mode not in self.eval_modes:
+            raise ValueError(f"eval_modes: the headline mode {self.headline_mode!r} (deterministic="
+                             f"{self.deterministic}) must be evaluated, got {list(self.eval_modes)}")
         if self.demo_variant not in VARIANTS:
             raise ValueError(f"demo_variant: expected one of {list(VARIANTS)}, got {self.demo_variant!r}")
         if self.demo_variant == "Demo" and self.demos == "expert" and self.demo_noise == 0 and self.n_demos > 1:
@@ -165,6 +235,28 @@ class BCExperimentConfig:
         if self.epochs is not None:
             return int(self.epochs)
         return 2 * MINT_EPOCHS if self.agent == "cnn" else MINT_EPOCHS
+
+    @property
+    def headline_mode(self) -> str:
+        """``"argmax"`` or ``"sampled"``: the mode of the headline scores (``deterministic``)."""
+        return "argmax" if self.deterministic else "sampled"
+
+    @property
+    def eval_variants(self) -> tuple[str, ...]:
+        """The variants evaluated: ``variants``, or all of the task's in MAGICAL's order.
+
+        Example:
+            >>> BCExperimentConfig(task="MoveToCorner").eval_variants
+            ('Demo', 'TestJitter', 'TestColour', 'TestShape', 'TestDynamics', 'TestAll')
+        """
+        from mint_rl.envs.registry import TASK_VARIANTS
+
+        return tuple(self.variants) if self.variants is not None else TASK_VARIANTS[self.task]
+
+    @property
+    def score_keys(self) -> tuple[str, ...]:
+        """Every ``VARIANT/MODE`` key this config's evaluation fills, variant by variant."""
+        return tuple(score_key(v, m) for v in self.eval_variants for m in self.eval_modes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,11 +462,38 @@ def evaluate_vectorized(
     return [float(s) for s in scores]  # type: ignore[arg-type]
 
 
+def evaluate_policy(policy: Any, cfg: BCExperimentConfig, seed: int, detector: Any = None,
+                    log: Optional[Callable[[str], None]] = None) -> dict[str, list[float]]:
+    """Scores of ``policy`` (trained with seed ``seed``) on every variant and mode ``cfg`` evaluates.
+
+    Per variant, one vector env of ``cfg.eval_episodes`` sub-envs (built, used for every mode,
+    closed); every mode replays the same episode seeds (:func:`evaluation_seed`). Returns
+    ``{score_key(variant, mode): [eval_score per episode]}`` in ``cfg.score_keys`` order.
+    """
+    scores: dict[str, list[float]] = {}
+    first = evaluation_seed(cfg, seed)
+    for variant in cfg.eval_variants:
+        start = time.perf_counter()
+        venv = make_vector_env(cfg.task, variant, cfg.agent, cfg.eval_episodes, detector, cfg.history,
+                               cfg.orientation)
+        try:
+            for mode in cfg.eval_modes:
+                scores[score_key(variant, mode)] = evaluate_vectorized(policy, venv, first, mode == "argmax")
+        finally:
+            venv.close()
+        if log is not None:
+            log(f"seed {seed}: {variant:<13} " + "  ".join(
+                f"{m} {np.mean(scores[score_key(variant, m)]):.3f}" for m in cfg.eval_modes)
+                + f"  ({time.perf_counter() - start:.0f} s)")
+    return scores
+
+
 @dataclass
 class BCResult:
-    """Scores of one experiment: per variant, per seed, the ``eval_episodes`` scores.
+    """Scores of one experiment: per ``VARIANT/MODE`` key (:func:`score_key`), per seed, the
+    ``eval_episodes`` scores.
 
-    ``seed_ids[i]`` is the training seed of ``scores[variant][i]``; ``seconds`` is the wall
+    ``seed_ids[i]`` is the training seed of ``scores[key][i]``; ``seconds`` is the wall
     time (summed over the runs :func:`merge_results` merged); ``reused_seeds`` the seeds a
     resumed run read back instead of training.
     """
@@ -388,13 +507,36 @@ class BCResult:
     #: written to ``results.json``).
     reused_seeds: list[int] = field(default_factory=list)
 
-    def seed_means(self, variant: str) -> np.ndarray:
-        return np.array([np.mean(s) for s in self.scores[variant]])
+    def seed_means(self, key: str) -> np.ndarray:
+        """Per-seed mean score of one ``VARIANT/MODE`` key."""
+        if key not in self.scores:
+            raise KeyError(f"no scores under {key!r}; this result has {list(self.scores)}")
+        return np.array([np.mean(s) for s in self.scores[key]])
 
     def summary(self) -> dict[str, dict[str, float]]:
-        """Mean and (population) std over seeds of the per-seed mean score, per variant."""
-        return {v: {"mean": float(self.seed_means(v).mean()), "std": float(self.seed_means(v).std()),
-                    "seeds": len(self.scores[v])} for v in self.scores}
+        """Mean and (population) std over seeds of the per-seed mean score, per ``VARIANT/MODE`` key."""
+        return {k: {"mean": float(self.seed_means(k).mean()), "std": float(self.seed_means(k).std()),
+                    "seeds": len(self.scores[k])} for k in self.scores}
+
+    @property
+    def headline_mode(self) -> str:
+        """The mode of the headline scores: ``"argmax"`` unless the run set ``deterministic=False``."""
+        return "argmax" if self.config.get("deterministic", True) else "sampled"
+
+    @property
+    def variants(self) -> list[str]:
+        """The variants this result holds scores of, in evaluation order."""
+        return list(dict.fromkeys(split_score_key(k)[0] for k in self.scores))
+
+    @property
+    def modes(self) -> list[str]:
+        """The evaluation modes this result holds scores of."""
+        return [m for m in EVAL_MODES if any(split_score_key(k)[1] == m for k in self.scores)]
+
+    def headline(self) -> dict[str, dict[str, float]]:
+        """Summary of Demo and TestJitter in the headline mode: ``{"Demo": {"mean", "std", "seeds"}, ...}``."""
+        summary = self.summary()
+        return {v: summary[score_key(v, self.headline_mode)] for v in VARIANTS}
 
     def to_json(self) -> dict[str, Any]:
         return {"config": self.config, "summary": self.summary(), "scores": self.scores,
@@ -407,10 +549,18 @@ class BCResult:
         Files from older versions get the defaults of config fields added since, and their
         ``seed_ids`` from the config. MINT-agent files without a ``network`` entry were written
         before it was recorded: their network was the then default, :data:`LEGACY_CONFIG`.
+        Files written before every variant was evaluated key their scores by variant alone, in
+        the mode of their ``deterministic`` setting: the keys become ``VARIANT/MODE`` and the
+        config records the variants and the one mode evaluated (:func:`legacy_scores`).
         """
         from dataclasses import MISSING, fields
 
         config = dict(data["config"])
+        scores = data["scores"]
+        if any("/" not in k for k in scores):
+            scores = legacy_scores(scores, bool(config.get("deterministic", True)))
+            config.setdefault("variants", [split_score_key(k)[0] for k in scores])
+            config.setdefault("eval_modes", ["argmax" if config.get("deterministic", True) else "sampled"])
         if config.get("agent", "mint") == "mint" and "network" not in config:
             from mint_rl.policies.interaction_network import LEGACY_CONFIG, InteractionNetworkConfig
 
@@ -422,9 +572,29 @@ class BCResult:
         if seed_ids is None:
             first = int(config.get("first_seed", 0))
             seed_ids = list(range(first, first + int(config["seeds"])))
-        return cls(config=config, scores={v: [list(map(float, s)) for s in ss] for v, ss in data["scores"].items()},
+        uneven = {k: len(ss) for k, ss in scores.items() if len(ss) != len(seed_ids)}
+        if uneven:
+            raise ValueError(f"expected the scores of {len(seed_ids)} seeds ({seed_ids}) under every key, got "
+                             f"{uneven}")
+        return cls(config=config, scores={k: [list(map(float, s)) for s in ss] for k, ss in scores.items()},
                    seconds=float(data.get("seconds", 0.0)), policy_paths=list(data.get("policies", [])),
                    seed_ids=[int(i) for i in seed_ids])
+
+
+def legacy_scores(scores: dict[str, Any], deterministic: bool) -> dict[str, Any]:
+    """Scores keyed by variant alone (files of earlier versions, one mode) -> ``VARIANT/MODE`` keys.
+
+    Example:
+        >>> legacy_scores({"Demo": [[1.0]], "TestJitter": [[0.5]]}, deterministic=False)
+        {'Demo/sampled': [[1.0]], 'TestJitter/sampled': [[0.5]]}
+
+    Raises:
+        ValueError: keys of both kinds mixed.
+    """
+    if any("/" in k for k in scores):
+        raise ValueError(f"expected scores keyed either by VARIANT/MODE or by variant alone, got {list(scores)}")
+    mode = "argmax" if deterministic else "sampled"
+    return {score_key(v, mode): ss for v, ss in scores.items()}
 
 
 #: Config fields that may differ between runs :func:`merge_results` merges.
@@ -444,10 +614,11 @@ def merge_results(results: Sequence[BCResult]) -> BCResult:
 
     Example:
         >>> cfg = {"task": "MoveToCorner", "agent": "cnn", "seeds": 1, "first_seed": 0}
-        >>> a = BCResult(config=cfg, scores={"Demo": [[1.0, 0.0]]}, seconds=2.0, seed_ids=[0])
-        >>> b = BCResult(config={**cfg, "first_seed": 1}, scores={"Demo": [[0.0, 0.0]]}, seconds=3.0, seed_ids=[1])
+        >>> a = BCResult(config=cfg, scores={"Demo/argmax": [[1.0, 0.0]]}, seconds=2.0, seed_ids=[0])
+        >>> b = BCResult(config={**cfg, "first_seed": 1}, scores={"Demo/argmax": [[0.0, 0.0]]}, seconds=3.0,
+        ...              seed_ids=[1])
         >>> m = merge_results([b, a])
-        >>> m.seed_ids, m.summary()["Demo"]["mean"], m.seconds
+        >>> m.seed_ids, m.summary()["Demo/argmax"]["mean"], m.seconds
         ([0, 1], 0.25, 5.0)
     """
     if not results:
@@ -462,9 +633,13 @@ def merge_results(results: Sequence[BCResult]) -> BCResult:
     seeds = [seed for seed, _, _ in order]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"merge_results: a seed appears in more than one run: {seeds}")
-    variants = list(results[0].scores)
+    keys = list(results[0].scores)
+    for r in results[1:]:
+        if set(r.scores) != set(keys):
+            raise ValueError(f"merge_results: runs hold scores of different variants/modes: {sorted(keys)} "
+                             f"and {sorted(r.scores)}")
     merged = BCResult(config={**results[0].config, "seeds": len(seeds), "first_seed": min(seeds)},
-                      scores={v: [results[i].scores[v][j] for _, i, j in order] for v in variants},
+                      scores={k: [results[i].scores[k][j] for _, i, j in order] for k in keys},
                       seconds=sum(r.seconds for r in results),
                       policy_paths=[p for r in results for p in r.policy_paths], seed_ids=seeds)
     return merged
@@ -480,10 +655,10 @@ def result_from_seed_records(records: Sequence[dict[str, Any]]) -> BCResult:
 
     Example:
         >>> settings = {"task": "MakeLine", "agent": "cnn", "precision": "bf16"}
-        >>> recs = [{"settings": settings, "seed": s, "scores": {"Demo": [s / 2], "TestJitter": [0.0]},
+        >>> recs = [{"settings": settings, "seed": s, "scores": {"Demo/argmax": [s / 2], "TestJitter/argmax": [0.0]},
         ...          "seconds": 60.0, "policy": None} for s in (1, 0)]
         >>> r = result_from_seed_records(recs)
-        >>> r.seed_ids, r.summary()["Demo"]["mean"], r.config["seeds"], r.config["first_seed"]
+        >>> r.seed_ids, r.summary()["Demo/argmax"]["mean"], r.config["seeds"], r.config["first_seed"]
         ([0, 1], 0.25, 2, 0)
 
     Raises:
@@ -500,7 +675,7 @@ def result_from_seed_records(records: Sequence[dict[str, Any]]) -> BCResult:
         seed = int(rec["seed"])
         singles.append(BCResult.from_json({
             "config": {**rec["settings"], "seeds": 1, "first_seed": seed},
-            "scores": {v: [list(map(float, scores))] for v, scores in rec["scores"].items()},
+            "scores": {k: [list(map(float, scores))] for k, scores in rec["scores"].items()},
             "seconds": float(rec.get("seconds", 0.0)),
             "policies": [rec["policy"]] if rec.get("policy") else [],
             "seed_ids": [seed]}))
@@ -553,6 +728,7 @@ def seed_settings(cfg: BCExperimentConfig) -> dict[str, Any]:
     config without ``seeds``/``first_seed``, the MINT agent's whole network config included, as
     JSON reads them back."""
     config = asdict(cfg)
+    config["variants"] = list(cfg.eval_variants)  # None and the explicit list of all variants are one setting
     if cfg.agent == "mint":
         from mint_rl.policies.interaction_network import InteractionNetworkConfig
 
@@ -598,9 +774,11 @@ def read_seed_record(record: Path, seed: int, settings: dict[str, Any], out_dir:
                          "use another output folder or start afresh without resume")
     if data["seed"] != seed:
         raise ValueError(f"{record}: expected the seed file of seed {seed}, got one of seed {data['seed']!r}")
-    missing = [v for v in VARIANTS if v not in data["scores"]]
+    want_keys = [score_key(v, m) for v in settings.get("variants") or VARIANTS
+                 for m in settings.get("eval_modes") or ("argmax",)]
+    missing = [k for k in want_keys if k not in data["scores"]]
     if missing:
-        raise ValueError(f"{record}: expected scores of {list(VARIANTS)}, missing {missing}")
+        raise ValueError(f"{record}: expected scores of {want_keys}, missing {missing}")
     path = data.get("policy")
     note = "no policy file recorded"
     if path is not None:
@@ -625,17 +803,17 @@ def read_seed_record(record: Path, seed: int, settings: dict[str, Any], out_dir:
 
 @dataclass
 class _SeedSetup:
-    """What every seed of a run shares: demos, the agent's spaces, the evaluation vector envs."""
+    """What every seed of a run shares: demos, the agent's spaces, the detector (MINT agent)."""
 
     demos: list[Any]
     obs_space: gym.Space
     act_space: gym.Space
-    venvs: dict[str, gym.vector.VectorEnv]
+    detector: Any
     seconds: float
 
 
 def _prepare_seeds(cfg: BCExperimentConfig, progress: bool, log: Callable[[str], None]) -> _SeedSetup:
-    """The demonstrations (through the detector for MINT), spaces and evaluation envs of ``cfg``."""
+    """The demonstrations (through the detector for MINT), spaces and detector of ``cfg``."""
     start = time.perf_counter()
     detector = None
     if cfg.agent == "mint":
@@ -649,9 +827,7 @@ def _prepare_seeds(cfg: BCExperimentConfig, progress: bool, log: Callable[[str],
     probe = make_env(cfg.task, "TestJitter", cfg.agent, detector, cfg.history, orientation=cfg.orientation)
     obs_space, act_space = probe.observation_space, probe.action_space
     probe.close()
-    venvs = {v: make_vector_env(cfg.task, v, cfg.agent, cfg.eval_episodes, detector, cfg.history, cfg.orientation)
-             for v in VARIANTS}
-    return _SeedSetup(demos, obs_space, act_space, venvs, time.perf_counter() - start)
+    return _SeedSetup(demos, obs_space, act_space, detector, time.perf_counter() - start)
 
 
 def run_bc_experiment(
@@ -662,7 +838,8 @@ def run_bc_experiment(
     resume: bool = False,
     device: str = "cpu",
 ) -> BCResult:
-    """Demonstrations once, then per seed: behaviour cloning and evaluation on Demo and TestJitter.
+    """Demonstrations once, then per seed: behaviour cloning and evaluation on every variant and
+    mode of ``cfg`` (:func:`evaluate_policy`).
 
     With an ``out_dir``, each seed leaves ``OUT/policies/STEM.safetensors``, its scores in
     ``OUT/seeds/STEM.json``, its training curves in ``OUT/logs/STEM`` (TensorBoard and CSV) and
@@ -703,7 +880,8 @@ def run_bc_experiment(
             warnings.warn(f"precision='bf16' on {torch_device}, which has no bfloat16 arithmetic in hardware: "
                           "autocast emulates it and trains slower than fp32 (scripts/benchmark_bc.py measures "
                           "both); --precision fp32 is the faster choice here", RuntimeWarning, stacklevel=2)
-    result = BCResult(config=asdict(cfg), scores={v: [] for v in VARIANTS})
+    result = BCResult(config=_json_normal(asdict(cfg)), scores={k: [] for k in cfg.score_keys})
+    result.config["variants"] = list(cfg.eval_variants)  # None resolved: the variants this run evaluated
     network = None
     if cfg.agent == "mint":
         from mint_rl.policies.interaction_network import InteractionNetworkConfig
@@ -713,62 +891,58 @@ def run_bc_experiment(
     settings = seed_settings(cfg)
     result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
 
-    # Demonstrations, spaces and evaluation envs are built on the first seed that trains: a
+    # Demonstrations, spaces and the detector are loaded on the first seed that trains: a
     # resumed run whose seeds are all finished (e.g. the reading-back after --jobs) needs none.
     setup: Optional[_SeedSetup] = None
     seed_seconds = 0.0
-    try:
-        if cfg.agent == "cnn":
-            policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
-        elif cfg.agent == "state":
-            policy_kwargs = {}
+    if cfg.agent == "cnn":
+        policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
+    elif cfg.agent == "state":
+        policy_kwargs = {}
+    else:
+        policy_kwargs = {"features_extractor_kwargs": {"config": network}}
+    for s in result.seed_ids:
+        stem = f"{cfg.task}-{cfg.agent}-seed{s}"
+        record = None if out_dir is None else Path(out_dir) / "seeds" / f"{stem}.json"
+        if resume and record is not None and record.exists():
+            scores, seconds, path = read_seed_record(record, s, settings, Path(out_dir), log)
+            result.reused_seeds.append(s)
         else:
-            policy_kwargs = {"features_extractor_kwargs": {"config": network}}
-        for s in result.seed_ids:
-            stem = f"{cfg.task}-{cfg.agent}-seed{s}"
-            record = None if out_dir is None else Path(out_dir) / "seeds" / f"{stem}.json"
-            if resume and record is not None and record.exists():
-                scores, seconds, path = read_seed_record(record, s, settings, Path(out_dir), log)
-                result.reused_seeds.append(s)
-            else:
-                if setup is None:  # its time is counted once, in result.seconds, not in this seed's
-                    setup = _prepare_seeds(cfg, progress, log)
-                t0 = time.perf_counter()
-                ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
-                if resume and ckpt is not None and ckpt.exists():
-                    log(f"seed {s}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
-                policy = train_bc(setup.demos, setup.obs_space, setup.act_space, agent=cfg.agent,
-                                  epochs=cfg.bc_epochs,
-                                  batch_size=cfg.batch_size, seed=s, device=torch_device, progress_bar=progress,
-                                  policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
-                                  checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
-                                  log_dir=None if out_dir is None else str(Path(out_dir) / "logs" / stem))
-                trained = time.perf_counter()
-                train_seconds = trained - t0 if ckpt is None else load_bc_checkpoint(ckpt)["train_seconds"]
-                path = None
-                if out_dir is not None:
-                    path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
-                                           extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)}))
-                scores = {v: evaluate_vectorized(policy, setup.venvs[v], evaluation_seed(cfg, s),
-                                                 cfg.deterministic) for v in VARIANTS}
-                seconds = train_seconds + time.perf_counter() - trained
-                if record is not None:
-                    record.parent.mkdir(parents=True, exist_ok=True)
-                    record.write_text(json.dumps({"settings": settings, "seed": s, "scores": scores,
-                                                  "seconds": seconds, "policy": path,
-                                                  "policy_sha256": None if path is None else file_sha256(path),
-                                                  "device": str(torch_device),
-                                                  "threads": torch.get_num_threads()}, indent=1))
-            if path is not None:
-                result.policy_paths.append(path)
-            for v in VARIANTS:
-                result.scores[v].append([float(x) for x in scores[v]])
-            seed_seconds += seconds
-            log(f"seed {s}: " + "  ".join(f"{v} {np.mean(result.scores[v][-1]):.3f}" for v in VARIANTS))
-    finally:
-        for venv in ({} if setup is None else setup.venvs).values():
-            venv.close()
-    # setup (demos, envs) of this process if it trained a seed, plus each seed's training and
+            if setup is None:  # its time is counted once, in result.seconds, not in this seed's
+                setup = _prepare_seeds(cfg, progress, log)
+            t0 = time.perf_counter()
+            ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
+            if resume and ckpt is not None and ckpt.exists():
+                log(f"seed {s}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
+            policy = train_bc(setup.demos, setup.obs_space, setup.act_space, agent=cfg.agent,
+                              epochs=cfg.bc_epochs,
+                              batch_size=cfg.batch_size, seed=s, device=torch_device, progress_bar=progress,
+                              policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
+                              checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
+                              log_dir=None if out_dir is None else str(Path(out_dir) / "logs" / stem))
+            trained = time.perf_counter()
+            train_seconds = trained - t0 if ckpt is None else load_bc_checkpoint(ckpt)["train_seconds"]
+            path = None
+            if out_dir is not None:
+                path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
+                                       extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)}))
+            scores = evaluate_policy(policy, cfg, s, setup.detector, log=log)
+            seconds = train_seconds + time.perf_counter() - trained
+            if record is not None:
+                record.parent.mkdir(parents=True, exist_ok=True)
+                record.write_text(json.dumps({"settings": settings, "seed": s, "scores": scores,
+                                              "seconds": seconds, "policy": path,
+                                              "policy_sha256": None if path is None else file_sha256(path),
+                                              "device": str(torch_device),
+                                              "threads": torch.get_num_threads()}, indent=1))
+        if path is not None:
+            result.policy_paths.append(path)
+        for k in cfg.score_keys:
+            result.scores[k].append([float(x) for x in scores[k]])
+        seed_seconds += seconds
+        log(f"seed {s} ({cfg.headline_mode}): " + "  ".join(
+            f"{v} {np.mean(result.scores[score_key(v, cfg.headline_mode)][-1]):.3f}" for v in VARIANTS))
+    # setup (demos, detector) of this process if it trained a seed, plus each seed's training and
     # evaluation, earlier processes included
     result.seconds = (0.0 if setup is None else setup.seconds) + seed_seconds
     return result
