@@ -162,13 +162,25 @@ def test_eval_magical_coverage_script(tmp_path, capsys):
     pytest.importorskip("magical")
     out = tmp_path / "cov"
     lines = _run_script("eval_magical_coverage", ["--detector", "magical", "--tasks", "MoveToRegion", "--episodes", "1",
-                                                  "--variants", "Demo", "--out", str(out), "--no-progress"], capsys)
+                                                  "--variants", "Demo", "TestJitter", "--out", str(out),
+                                                  "--no-progress"], capsys)
     last = dict(kv.split("=") for kv in lines[-1].split())
     assert list(last) == ["robot", "blocks", "all_objects"]
     # MoveToRegion has no blocks: every object covered == robot covered
     assert float(last["all_objects"]) == float(last["robot"]) and 0.0 <= float(last["robot"]) <= 1.0
     data = json.loads((out / "coverage.json").read_text())
-    assert data["per_task"]["MoveToRegion"]["frames"] == 41  # 40 steps + the reset frame
+    assert data["per_task"]["MoveToRegion"]["frames"] == 82  # 2 x (40 steps + the reset frame)
+    rows = data["per_variant"]["MoveToRegion"]
+    assert list(rows) == ["Demo", "TestJitter"] and rows["Demo"]["frames"] == 41
+    # the reference variant agrees with itself; its robot-index histogram sums to one when covered
+    assert rows["TestJitter"]["role_agreement"] == pytest.approx(1.0)
+    assert sum(rows["TestJitter"]["robot_index"]) == pytest.approx(1.0) or rows["TestJitter"]["robot"] == 0
+    assert 0.0 <= rows["Demo"]["robot_agreement"] <= 1.0 and len(rows["Demo"]["roles"]) == 25
+    demo_row = [line for line in lines if line.split()[:2] == ["MoveToRegion", "Demo"]]
+    assert len(demo_row) == 1 and f"{rows['Demo']['role_agreement']:.3f}" in demo_row[0]
+    with pytest.raises(SystemExit):
+        _run_script("eval_magical_coverage", ["--tasks", "MoveToCorner", "--variants", "TestLayout"], capsys)
+    assert "['TestLayout'] are not variants of MoveToCorner" in capsys.readouterr().err
 
 
 def test_train_script_loss_overrides_are_typed_and_checked():

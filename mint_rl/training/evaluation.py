@@ -134,59 +134,192 @@ def object_coverage(
     return ((d <= radii[None, :, None]) & active[:, None, :]).any(axis=-1)
 
 
+#: Roles a keypoint index can play in one frame (:func:`keypoint_roles`), in histogram order.
+KEYPOINT_ROLES = ("inactive", "spare", "robot", "block")
+
+
+def covering_keypoints(
+    keypoints: torch.Tensor, status: torch.Tensor, centres: np.ndarray, radii: np.ndarray, size: int
+) -> np.ndarray:
+    """``(T, N)`` int: the index of the active keypoint nearest object ``n`` within its radius, ``-1`` if none.
+
+    The same covering rule as :func:`object_coverage` (``covering_keypoints(...) >= 0`` equals it);
+    this says *which* keypoint covers the object.
+
+    Example:
+        >>> kp = torch.tensor([[[0.0, 0.0], [0.2, 0.2], [1.0, 1.0]]]); st = torch.tensor([[1.0, 1.0, 0.0]])
+        >>> covering_keypoints(kp, st, np.array([[[5.0, 5.0], [8.0, 8.0]]]), np.array([1.5, 1.0]), 9).tolist()
+        [[1, -1]]
+    """
+    from mint_rl.coords import normalized_to_pixel
+
+    px = normalized_to_pixel(keypoints, size, size).numpy()
+    active = (status > 0.5).numpy()
+    d = np.linalg.norm(px[:, None, :, :] - centres[:, :, None, :], axis=-1)  # (T, N, K)
+    d = np.where((d <= radii[None, :, None]) & active[:, None, :], d, np.inf)
+    nearest = d.argmin(axis=-1)
+    return np.where(np.isfinite(d.min(axis=-1)), nearest, -1)
+
+
+def keypoint_roles(
+    keypoints: torch.Tensor, status: torch.Tensor, centres: np.ndarray, radii: np.ndarray, size: int
+) -> np.ndarray:
+    """``(T, K)`` int: each keypoint's role per frame, an index into :data:`KEYPOINT_ROLES`.
+
+    ``inactive`` (status <= 0.5), ``robot`` / ``block`` (active and within the radius of object
+    0, the robot, or of another object, the blocks; the object it is relatively nearest to,
+    distance over radius, when it lies within several), else ``spare`` (active on no object).
+
+    Example:
+        >>> kp = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [-1.0, -1.0]]]); st = torch.tensor([[1.0, 1.0, 0.0]])
+        >>> [KEYPOINT_ROLES[r] for r in keypoint_roles(kp, st, np.array([[[4.0, 4.0]]]), np.array([1.0]), 9)[0]]
+        ['robot', 'spare', 'inactive']
+    """
+    from mint_rl.coords import normalized_to_pixel
+
+    px = normalized_to_pixel(keypoints, size, size).numpy()
+    active = (status > 0.5).numpy()
+    rel = np.linalg.norm(px[:, :, None, :] - centres[:, None, :, :], axis=-1) / radii[None, None, :]  # (T, K, N)
+    nearest = rel.argmin(axis=-1)
+    on_object = rel.min(axis=-1) <= 1.0
+    roles = np.where(on_object, np.where(nearest == 0, 2, 3), 1)
+    return np.where(active, roles, 0)
+
+
+def index_histogram(indices: np.ndarray, num_keypoints: int) -> np.ndarray:
+    """``(K,)``: among the entries of ``indices`` that name a keypoint (``-1`` = none), the
+    fraction naming each; all zeros when none does.
+
+    Coverage itself is measured apart (:func:`object_coverage`): this is *which* keypoint covers
+    an object when one does, so that variants with different coverage compare on identity alone.
+
+    Example:
+        >>> index_histogram(np.array([[0, 2], [2, -1]]), 4).round(3).tolist()
+        [0.333, 0.0, 0.667, 0.0]
+    """
+    flat = np.asarray(indices).ravel()
+    named = flat[flat >= 0]
+    if named.size and named.max() >= num_keypoints:
+        raise ValueError(f"expected keypoint indices below num_keypoints={num_keypoints}, got {int(named.max())}")
+    if named.size == 0:
+        return np.zeros(num_keypoints)
+    return np.bincount(named, minlength=num_keypoints) / named.size
+
+
+def role_histogram(roles: np.ndarray) -> np.ndarray:
+    """``(K, len(KEYPOINT_ROLES))``: per keypoint index, the fraction of frames in each role.
+
+    Example:
+        >>> role_histogram(np.array([[0, 2], [1, 2]])).tolist()
+        [[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]
+    """
+    roles = np.asarray(roles)
+    counts = np.stack([(roles == r).sum(axis=0) for r in range(len(KEYPOINT_ROLES))], axis=-1)
+    return counts / max(len(roles), 1)
+
+
+def histogram_agreement(p: np.ndarray, q: np.ndarray) -> float:
+    """Histogram intersection ``sum_i min(p_i, q_i)`` over the last axis, averaged over the others.
+
+    1 when both put the same mass on the same bins (the same keypoint index covers the robot as
+    often in both variants; every keypoint index plays its roles as often), 0 when they share none.
+
+    Example:
+        >>> histogram_agreement(np.array([0.5, 0.5, 0.0]), np.array([0.0, 0.5, 0.5]))
+        0.5
+    """
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    if p.shape != q.shape:
+        raise ValueError(f"expected histograms of one shape, got {p.shape} and {q.shape}")
+    return float(np.minimum(p, q).sum(axis=-1).mean())
+
+
 def magical_keypoint_coverage(
     detector: MintDetector,
     tasks: Sequence[str] = ("MoveToRegion", "MoveToCorner", "MakeLine"),
-    variants: Sequence[str] = ("Demo", "TestJitter"),
+    variants: Optional[Sequence[str]] = ("Demo", "TestJitter"),
     episodes: int = 5,
     seed: int = 10_000,
     resolution: int = 96,
     progress: bool = True,
+    reference: str = "TestJitter",
 ) -> dict[str, Any]:
-    """How often an active keypoint sits on the robot and on every block in expert episodes.
+    """How often an active keypoint sits on the robot and on every block in expert episodes, and
+    whether the same keypoint indices do so from one MAGICAL variant to another.
 
     For each frame of ``episodes`` scripted-expert episodes per task and variant (seeds
     ``seed ..``, held out from training, whose seeds start at 0), an object counts as covered
     when an active keypoint lies within its radius (robot 0.2, blocks 0.12 world units, in
     pixels of the ``resolution`` allocentric view) of its centre, from the simulator's state.
+    ``variants=None`` evaluates every variant MAGICAL defines for each task.
+
+    Keypoint identity (a policy that reads keypoints by index sees another input when other
+    indices cover the objects): per task and variant, the histogram of which keypoint index
+    covers the robot (:func:`covering_keypoints`, :func:`index_histogram`), the same for the
+    blocks, and each index's role histogram (:func:`keypoint_roles`); each is compared with the
+    ``reference`` variant's (the variant the BC demonstrations come from) by
+    :func:`histogram_agreement`: 1 = the same indices in the same proportions.
 
     Returns:
         ``{"all_objects": fraction of frames with every object covered, "robot": ..., "blocks":
-        fraction of block instances covered, "frames": n, "per_task": {...}}``.
+        fraction of block instances covered, "frames": n, "per_task": {task: {same keys}},
+        "per_variant": {task: {variant: {same keys, "robot_index": (K,) histogram, "block_index",
+        "roles": (K, 4), "robot_agreement", "block_agreement", "role_agreement" (against the
+        reference; ``None`` when the reference was not evaluated)}}}}``.
     """
     from tqdm.auto import tqdm
 
+    from mint_rl.envs.registry import TASK_VARIANTS
     from mint_rl.envs.state import ARENA_HALF_VIEW
 
+    for task in tasks:
+        if task not in TASK_VARIANTS:
+            raise ValueError(f"tasks: expected names among {list(TASK_VARIANTS)}, got {task!r}")
+        wrong = [v for v in (variants or ()) if v not in TASK_VARIANTS[task]]
+        if wrong:
+            raise ValueError(f"variants: {wrong} are not variants of {task}; expected some of {list(TASK_VARIANTS[task])}")
+    if episodes < 1:
+        raise ValueError(f"episodes: expected >= 1, got {episodes}")
+    task_variants = {t: tuple(variants) if variants is not None else TASK_VARIANTS[t] for t in tasks}
     px_per_unit = resolution / (2 * ARENA_HALF_VIEW)
-    per_task: dict[str, dict[str, float]] = {}
-    all_frames, all_robot, all_blocks = [], [], []
-    jobs = [(t, v, seed + e) for t in tasks for v in variants for e in range(episodes)]
-    by_task: dict[str, list] = {t: [[], [], []] for t in tasks}
+    jobs = [(t, v, seed + e) for t in tasks for v in task_variants[t] for e in range(episodes)]
+    raw: dict[str, dict[str, dict[str, list]]] = {
+        t: {v: {"covered": [], "covering": [], "roles": []} for v in task_variants[t]} for t in tasks}
+    num_keypoints = None
     for task, variant, s in tqdm(jobs, desc="coverage", disable=not progress):
         frames, positions, _ = magical_expert_episode(task, variant, s, resolution)
         kp, st = detect_clip(detector, frames)
+        num_keypoints = kp.shape[1]
         centres = np.stack([np.concatenate([p["robot"], p["blocks"]]) for p in positions])  # (T, 1+B, 2)
         radii = np.array([MAGICAL_ROBOT_RADIUS] + [MAGICAL_BLOCK_RADIUS] * (centres.shape[1] - 1)) * px_per_unit
-        cov = object_coverage(kp, st, centres, radii, resolution)
-        for acc, val in zip(by_task[task], (cov.all(axis=1), cov[:, 0], cov[:, 1:].ravel())):
-            acc.append(val)
-    for task, (every, robot, blocks) in by_task.items():
-        every, robot, blocks = np.concatenate(every), np.concatenate(robot), np.concatenate(blocks)
-        per_task[task] = {
-            "all_objects": float(every.mean()),
-            "robot": float(robot.mean()),
-            "blocks": float(blocks.mean()) if blocks.size else float("nan"),
-            "frames": int(every.size),
-        }
-        all_frames.append(every)
-        all_robot.append(robot)
-        all_blocks.append(blocks)
-    every, blocks = np.concatenate(all_frames), np.concatenate(all_blocks)
-    return {
-        "all_objects": float(every.mean()),
-        "robot": float(np.concatenate(all_robot).mean()),
-        "blocks": float(blocks.mean()) if blocks.size else float("nan"),
-        "frames": int(every.size),
-        "per_task": per_task,
-    }
+        acc = raw[task][variant]
+        acc["covering"].append(covering_keypoints(kp, st, centres, radii, resolution))
+        acc["covered"].append(acc["covering"][-1] >= 0)
+        acc["roles"].append(keypoint_roles(kp, st, centres, radii, resolution))
+
+    def coverage(covered: list[np.ndarray]) -> dict[str, Any]:
+        every = np.concatenate([c.all(axis=1) for c in covered])
+        robot = np.concatenate([c[:, 0] for c in covered])
+        blocks = np.concatenate([c[:, 1:].ravel() for c in covered])
+        return {"all_objects": float(every.mean()), "robot": float(robot.mean()),
+                "blocks": float(blocks.mean()) if blocks.size else float("nan"), "frames": int(every.size)}
+
+    per_task = {t: coverage([c for v in raw[t].values() for c in v["covered"]]) for t in tasks}
+    per_variant: dict[str, dict[str, dict[str, Any]]] = {}
+    for t in tasks:
+        per_variant[t] = {}
+        for v, acc in raw[t].items():
+            covering = acc["covering"]
+            per_variant[t][v] = {
+                **coverage(acc["covered"]),
+                "robot_index": index_histogram(np.concatenate([c[:, 0] for c in covering]), num_keypoints),
+                "block_index": index_histogram(np.concatenate([c[:, 1:].ravel() for c in covering]), num_keypoints),
+                "roles": role_histogram(np.concatenate(acc["roles"])),
+            }
+        ref = per_variant[t].get(reference)
+        for row in per_variant[t].values():
+            for name, key in (("robot_agreement", "robot_index"), ("block_agreement", "block_index"),
+                              ("role_agreement", "roles")):
+                row[name] = None if ref is None else histogram_agreement(row[key], ref[key])
+    overall = coverage([c for t in tasks for v in raw[t].values() for c in v["covered"]])
+    return {**overall, "per_task": per_task, "per_variant": per_variant, "reference": reference}
