@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from mint_rl.data.augment import AppearanceAugment
 from mint_rl.losses import loss_preset
 from mint_rl.models import DetectorConfig, MintDetector
 from mint_rl.training import TrainConfig, Trainer, epoch_batches, latest_checkpoint
@@ -65,16 +66,37 @@ def test_training_changes_weights_and_writes_checkpoints(tmp_path):
     assert torch.equal(_params(reloaded), _params(trainer.detector))
 
 
-def test_resume_matches_uninterrupted_run(tmp_path):
-    full = _trainer(tmp_path / "full", steps=6)
+@pytest.mark.parametrize("augment", [None, AppearanceAugment()], ids=["plain", "augmented"])
+def test_resume_matches_uninterrupted_run(tmp_path, augment):
+    full = _trainer(tmp_path / "full", steps=6, augment=augment)
     full.fit()
-    part = _trainer(tmp_path / "part", steps=3)
+    part = _trainer(tmp_path / "part", steps=3, augment=augment)
     part.fit()
-    resumed = _trainer(tmp_path / "part", steps=6)
+    resumed = _trainer(tmp_path / "part", steps=6, augment=augment)
     assert not torch.allclose(_params(resumed.detector), _params(part.detector))  # fresh init before resume
     resumed.fit(resume=True)
     assert resumed.step == 6
     torch.testing.assert_close(_params(resumed.detector), _params(full.detector), atol=1e-5, rtol=1e-4)
+
+
+def test_appearance_augment_reaches_the_losses_and_round_trips_in_the_config(tmp_path, monkeypatch):
+    from mint_rl.training import trainer as trainer_module
+
+    seen = []
+    real = trainer_module.entropy_targets
+    monkeypatch.setattr(trainer_module, "entropy_targets", lambda frames, *a: seen.append(frames.clone()) or real(frames, *a))
+    data = _blob_windows()
+    _trainer(tmp_path / "aug", steps=2, data=data, augment=AppearanceAugment()).fit()
+    batches = seen
+    seen = []
+    _trainer(tmp_path / "plain", steps=2, data=data).fit()
+    # the entropy target is computed on the augmented windows: same shapes, other values
+    assert [b.shape for b in batches] == [b.shape for b in seen]
+    assert not all(torch.equal(a, b) for a, b in zip(batches, seen))
+    cfg = TrainConfig(augment=AppearanceAugment(brightness=0.1))
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(TypeError, match="expected an AppearanceAugment"):
+        TrainConfig(augment="colour")
 
 
 def test_resume_rejects_other_loss_config(tmp_path):

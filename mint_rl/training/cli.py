@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: preset epochs)")
     p.add_argument("--economy-ramp", type=str, default=None, metavar="START:END",
                    help="detection first: the redundancy loss weight ramps from 0 at step START to its value at END (MINT only)")
+    p.add_argument("--augment-appearance", action="store_true",
+                   help="train on windows with permuted colour channels and varied brightness/contrast (one draw "
+                        "per window; mint_rl.data.augment), for keypoints that do not depend on object colours")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
@@ -238,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.economy_ramp is not None:
         train_overrides["economy_ramp"] = _economy_ramp(args.economy_ramp)
+    if args.augment_appearance:
+        from mint_rl.data.augment import AppearanceAugment
+
+        train_overrides["augment"] = AppearanceAugment()
     train_cfg = method_train_preset(args.method, args.preset, seed=args.seed, device=args.device,
                                     num_threads=args.threads, eval_every=args.eval_every, **train_overrides)
     dataset = VideoWindowDataset(clips, window=train_cfg.window, resize=(h, w), with_masks=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from mint_rl._config import ConfigMixin
+from mint_rl.data.augment import AppearanceAugment
 
 
 @dataclass
@@ -38,6 +39,10 @@ class TrainConfig(ConfigMixin):
         economy_ramp: ``(start, end)`` steps: detection first, economy later. The weight of the
             redundancy loss (``LossConfig.lambda_redundancy``) is 0 before ``start`` and rises
             linearly to its configured value at ``end`` (``None``: the full weight from step 0).
+        augment: appearance augmentation of every training window
+            (:class:`mint_rl.data.augment.AppearanceAugment`: channel permutations, brightness,
+            contrast; one draw per window from the step's generator, so resumes repeat it);
+            ``None`` (default): the frames as they are.
     """
 
     epochs: int = 100
@@ -56,8 +61,14 @@ class TrainConfig(ConfigMixin):
     device: str = "cpu"
     num_threads: Optional[int] = None
     economy_ramp: Optional[tuple[int, int]] = None
+    augment: Optional[AppearanceAugment] = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.augment, dict):  # from_dict / a checkpoint's config
+            self.augment = AppearanceAugment.from_dict(self.augment)
+        if self.augment is not None and not isinstance(self.augment, AppearanceAugment):
+            raise TypeError(f"TrainConfig.augment: expected an AppearanceAugment, a dict of its fields or None, "
+                            f"got {type(self.augment).__name__}")
         if self.economy_ramp is not None:
             ramp = tuple(int(v) for v in self.economy_ramp)
             if len(ramp) != 2 or ramp[0] < 0 or ramp[1] < ramp[0]:

@@ -43,6 +43,7 @@ from torch.utils.data import Dataset
 
 from mint_rl.baselines import BaselineDetector
 from mint_rl.checkpoint import WEIGHTS_NAME, CheckpointError, atomic_write_bytes
+from mint_rl.data.augment import appearance_augment
 from mint_rl.detectors import detector_method, load_detector
 from mint_rl.losses import LossConfig, entropy_targets, mint_loss
 from mint_rl.models import MintDetector
@@ -477,12 +478,15 @@ class Trainer:
         """One optimiser step on a ``(B, T, 3, H, W)`` uint8 batch; returns the loss terms."""
         self.model.train()
         frames = frames.to(self.device, non_blocking=True)
+        generator = self.step_generator()
+        if self.config.augment is not None:
+            frames = appearance_augment(frames, self.config.augment, generator)
         if self.method == "mint":
             entropy = entropy_targets(frames, self.map_size, self.loss_config)
             out = self.model(frames)
             loss, terms = mint_loss(out.keypoints, out.status, entropy, self.loss_config_at(self.step))
         else:
-            loss, terms, self._last_images = self.model(frames, self.step_generator())
+            loss, terms, self._last_images = self.model(frames, generator)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{self.method} loss is {float(loss)} at step {self.step}; "
                                      f"terms {({k: float(v) for k, v in terms.items()})}")
