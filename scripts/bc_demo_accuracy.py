@@ -36,9 +36,8 @@ from mint_rl.experiments.magical_bc import (
     VARIANTS,
     BCExperimentConfig,
     build_demos,
-    evaluate_vectorized,
-    evaluation_seed,
-    make_vector_env,
+    evaluate_variant,
+    score_key,
 )
 from mint_rl.policies.batchnorm import batchnorm_layers, recalibrate_policy_batchnorm
 from mint_rl.policies.bc import AGENT_POLICIES
@@ -126,18 +125,14 @@ def main(argv=None) -> int:
         scores.append(acc)
         if args.eval_episodes:
             cfg = BCExperimentConfig(task=args.task, agent=agent, eval_episodes=args.eval_episodes,
-                                     orientation=orientation)
+                                     orientation=orientation, eval_modes=("argmax",))
             seed = policy_extra(path).get("seed")
             if not isinstance(seed, int):
                 print(f"error: --eval-episodes: {path} does not say which training seed it is "
                       f"(expected an integer 'seed' in its metadata, got {seed!r})", file=sys.stderr)
                 return 2
             for variant in VARIANTS:
-                venv = make_vector_env(args.task, variant, agent, args.eval_episodes, detector, cfg.history, orientation)
-                try:
-                    episode_scores = evaluate_vectorized(policy, venv, evaluation_seed(cfg, seed), cfg.deterministic)
-                finally:
-                    venv.close()
+                episode_scores = evaluate_variant(policy, cfg, seed, variant, detector)[score_key(variant, "argmax")]
                 print(f"{path}: {variant} {np.mean(episode_scores):.3f} over {len(episode_scores)} episodes")
     print(f"accuracy={np.mean(scores):.4f}")
     return 0

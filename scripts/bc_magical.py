@@ -42,6 +42,7 @@ from mint_rl.experiments.magical_bc import (
     score_key,
     write_outputs,
 )
+from mint_rl.experiments.work_queue import WorkQueue, run_bc_worker
 from mint_rl.experiments.workers import resolve_parallelism, run_seed_workers, script_command, torch_threads
 
 
@@ -93,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "depend on the machine's core count), else torch's default (all cores)")
     p.add_argument("--no-gif", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    # set by --jobs on its worker processes (mint_rl.experiments.work_queue): TOKEN:FIRST:COUNT of the run
+    p.add_argument("--work-queue", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -157,8 +160,12 @@ def earlier_seeds(args: argparse.Namespace, out: Path) -> list[int]:
 
 
 def run_workers(args: argparse.Namespace, argv: list[str], out: Path, jobs: int, threads: int | None) -> int:
-    """``jobs`` worker processes of this script (``threads`` torch threads each) train the seeds into ``out``."""
+    """``jobs`` worker processes of this script (``threads`` torch threads each) train the seeds into
+    ``out``, each its own range, and share out the evaluation of every variant
+    (:mod:`mint_rl.experiments.work_queue`)."""
     start = time.time()
+    queue = WorkQueue.new(out, args.first_seed, args.seeds)
+    worker_argv = [*argv, "--work-queue", queue.spec]
     seeds_dir = out / "seeds"
 
     def done(seed: int) -> bool:
@@ -166,13 +173,15 @@ def run_workers(args: argparse.Namespace, argv: list[str], out: Path, jobs: int,
         return record.exists() and (args.resume or record.stat().st_mtime >= start)
 
     try:
-        run_seed_workers(lambda first, count: script_command(Path(__file__).resolve(), argv, first, count, out,
-                                                             args.resume, threads),
+        run_seed_workers(lambda first, count: script_command(Path(__file__).resolve(), worker_argv, first, count,
+                                                             out, args.resume, threads),
                          args.first_seed, args.seeds, jobs, out / "logs", done, threads=threads,
                          progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        queue.release()
     return 0
 
 
@@ -203,6 +212,20 @@ def main(argv=None) -> int:
         return 2
     out = args.out or Path("out/bc") / f"{args.task}-{args.agent}"
     keep_freed_memory()  # no page faults for the per-step activations (see mint_rl.experiments.allocator)
+    if args.work_queue is not None:  # one worker of a --jobs run: its seeds, then evaluation shared out
+        try:
+            queue = WorkQueue.parse(args.work_queue, out)
+            with torch_threads(threads):
+                report = run_bc_worker(cfg, queue, resume=args.resume, device=args.device,
+                                       progress=not args.no_progress, log=lambda m: print(m, file=sys.stderr))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        others = sorted({s for s, _ in report.evaluated} - set(range(args.first_seed, args.first_seed + args.seeds)))
+        print(f"worker done: trained seeds {report.trained}, evaluated {len(report.evaluated)} variants"
+              + (f" (also of seeds {others})" if others else "") + f", wrote the seed files of {report.assembled}",
+              file=sys.stderr)
+        return 0
     resume = args.resume
     earlier = earlier_seeds(args, out) if args.resume else []
     if jobs > 1 and args.seeds > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -233,3 +234,29 @@ def test_float_actions_and_stepping_before_reset_are_refused(close_after):
         env.step(-1)
     for good in (3, np.int64(3), np.array(3), np.uint8(3)):
         env.step(good)
+
+
+def test_fast_rendering_defaults_keep_every_pixel():
+    """No GL error checks and no llvmpipe threads by default: the same frames as pyglet's and
+    Mesa's defaults; values set in the environment are kept."""
+    code = (
+        "import hashlib, gymnasium as gym, mint_rl, pyglet, os\n"
+        "h = hashlib.sha256()\n"
+        "for v in ('Demo', 'TestColour'):\n"
+        "    e = gym.make(f'magical/MoveToCorner-{v}-v0', view='allo', resolution=96)\n"
+        "    o, _ = e.reset(seed=5); h.update(o.tobytes())\n"
+        "    for t in range(6):\n"
+        "        o, *_ = e.step(t); h.update(o.tobytes())\n"
+        "    e.close()\n"
+        "print(pyglet.options['debug_gl'], os.environ['LP_NUM_THREADS'], h.hexdigest())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYGLET_DEBUG_GL", "LP_NUM_THREADS")}
+
+    def run(**extra: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**env, **extra})
+        return out.stdout.split()
+
+    fast, slow = run(), run(PYGLET_DEBUG_GL="1", LP_NUM_THREADS="2")
+    assert fast[:2] == ["False", "0"] and slow[:2] == ["True", "2"]
+    assert fast[2] == slow[2]

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import warnings
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -462,29 +464,68 @@ def evaluate_vectorized(
     return [float(s) for s in scores]  # type: ignore[arg-type]
 
 
+def sampling_seed(cfg: BCExperimentConfig, seed: int, variant: str, mode: str) -> int:
+    """Seed of torch's generator while training seed ``seed`` is evaluated on one variant and mode.
+
+    Sampled actions come from torch's global generator; seeding it per ``(seed, variant, mode)``
+    makes each score independent of what ran before it in the process (training, other
+    variants), so a variant evaluated by another worker process (:mod:`mint_rl.experiments.work_queue`)
+    scores exactly as it would in the seed's own process.
+
+    Example:
+        >>> cfg = BCExperimentConfig(task="MoveToCorner")
+        >>> sampling_seed(cfg, 0, "Demo", "sampled") == sampling_seed(cfg, 0, "Demo", "sampled")
+        True
+        >>> len({sampling_seed(cfg, s, v, "sampled") for s in range(5) for v in cfg.eval_variants})
+        30
+    """
+    return (evaluation_seed(cfg, seed) * 7919 + zlib.crc32(f"{variant}/{mode}".encode())) % (2**63)
+
+
+def evaluate_variant(policy: Any, cfg: BCExperimentConfig, seed: int, variant: str,
+                     detector: Any = None) -> dict[str, list[float]]:
+    """Scores of ``policy`` (trained with seed ``seed``) on one variant, in every mode of ``cfg``.
+
+    One vector env of ``cfg.eval_episodes`` sub-envs (built, used for every mode, closed); every
+    mode replays the same episode seeds (:func:`evaluation_seed`), and runs with torch's
+    generator seeded by :func:`sampling_seed` (restored afterwards), so the modes differ only in
+    how the action is picked. Returns ``{score_key(variant, mode): [eval_score per episode]}``.
+    """
+    import torch
+
+    first = evaluation_seed(cfg, seed)
+    device = getattr(policy, "device", torch.device("cpu"))
+    devices = [device] if getattr(device, "type", "cpu") == "cuda" else []
+    scores: dict[str, list[float]] = {}
+    venv = make_vector_env(cfg.task, variant, cfg.agent, cfg.eval_episodes, detector, cfg.history, cfg.orientation)
+    try:
+        for mode in cfg.eval_modes:
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(sampling_seed(cfg, seed, variant, mode))
+                scores[score_key(variant, mode)] = evaluate_vectorized(policy, venv, first, mode == "argmax")
+    finally:
+        venv.close()
+    return scores
+
+
+def variant_log_line(seed: int, variant: str, scores: dict[str, list[float]], seconds: float) -> str:
+    """``seed S: VARIANT  argmax 0.960  sampled 0.880  (37 s)``: one evaluated variant, for the logs."""
+    cells = "  ".join(f"{split_score_key(k)[1]} {np.mean(v):.3f}" for k, v in scores.items())
+    return f"seed {seed}: {variant:<13} {cells}  ({seconds:.0f} s)"
+
+
 def evaluate_policy(policy: Any, cfg: BCExperimentConfig, seed: int, detector: Any = None,
                     log: Optional[Callable[[str], None]] = None) -> dict[str, list[float]]:
-    """Scores of ``policy`` (trained with seed ``seed``) on every variant and mode ``cfg`` evaluates.
-
-    Per variant, one vector env of ``cfg.eval_episodes`` sub-envs (built, used for every mode,
-    closed); every mode replays the same episode seeds (:func:`evaluation_seed`). Returns
-    ``{score_key(variant, mode): [eval_score per episode]}`` in ``cfg.score_keys`` order.
-    """
+    """Scores of ``policy`` (trained with seed ``seed``) on every variant and mode ``cfg`` evaluates
+    (:func:`evaluate_variant` per variant), ``{score_key(variant, mode): [eval_score per episode]}``
+    in ``cfg.score_keys`` order."""
     scores: dict[str, list[float]] = {}
-    first = evaluation_seed(cfg, seed)
     for variant in cfg.eval_variants:
         start = time.perf_counter()
-        venv = make_vector_env(cfg.task, variant, cfg.agent, cfg.eval_episodes, detector, cfg.history,
-                               cfg.orientation)
-        try:
-            for mode in cfg.eval_modes:
-                scores[score_key(variant, mode)] = evaluate_vectorized(policy, venv, first, mode == "argmax")
-        finally:
-            venv.close()
+        part = evaluate_variant(policy, cfg, seed, variant, detector)
+        scores.update(part)
         if log is not None:
-            log(f"seed {seed}: {variant:<13} " + "  ".join(
-                f"{m} {np.mean(scores[score_key(variant, m)]):.3f}" for m in cfg.eval_modes)
-                + f"  ({time.perf_counter() - start:.0f} s)")
+            log(variant_log_line(seed, variant, part, time.perf_counter() - start))
     return scores
 
 
@@ -830,6 +871,89 @@ def _prepare_seeds(cfg: BCExperimentConfig, progress: bool, log: Callable[[str],
     return _SeedSetup(demos, obs_space, act_space, detector, time.perf_counter() - start)
 
 
+def seed_stem(cfg: BCExperimentConfig, seed: int) -> str:
+    """``TASK-AGENT-seedS``: the name of a seed's policy, seed file, checkpoint and logs.
+
+    Example:
+        >>> seed_stem(BCExperimentConfig(task="MakeLine", agent="cnn"), 3)
+        'MakeLine-cnn-seed3'
+    """
+    return f"{cfg.task}-{cfg.agent}-seed{seed}"
+
+
+def bc_policy_kwargs(cfg: BCExperimentConfig) -> dict[str, Any]:
+    """``policy_kwargs`` of :func:`mint_rl.policies.train_bc` for ``cfg``'s agent."""
+    if cfg.agent == "cnn":
+        return {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
+    if cfg.agent == "state":
+        return {}
+    from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+    return {"features_extractor_kwargs": {"config": cfg.network or InteractionNetworkConfig()}}
+
+
+@dataclass
+class TrainedSeed:
+    """A seed's trained policy: the policy, its file (``None`` without an output folder) and that
+    file's SHA-256, the training seconds (all sessions of a resumed training), the device and
+    the torch threads it trained with."""
+
+    seed: int
+    policy: Any
+    path: Optional[str]
+    sha256: Optional[str]
+    seconds: float
+    device: str
+    threads: int
+
+
+def train_seed(cfg: BCExperimentConfig, setup: _SeedSetup, seed: int, out_dir: Optional[Path], resume: bool,
+               device: Any, progress: bool, log: Callable[[str], None]) -> TrainedSeed:
+    """Behaviour cloning of one seed; with ``out_dir``, its checkpoints, logs and policy file
+    there (``resume``: training goes on from the seed's checkpoint, if any)."""
+    import torch
+
+    from mint_rl.policies import train_bc
+    from mint_rl.policies.bc_checkpoint import load_bc_checkpoint
+
+    stem = seed_stem(cfg, seed)
+    start = time.perf_counter()
+    ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
+    if resume and ckpt is not None and ckpt.exists():
+        log(f"seed {seed}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
+    policy = train_bc(setup.demos, setup.obs_space, setup.act_space, agent=cfg.agent, epochs=cfg.bc_epochs,
+                      batch_size=cfg.batch_size, seed=seed, device=device, progress_bar=progress,
+                      policy_kwargs=bc_policy_kwargs(cfg), keypoint_noise=cfg.keypoint_noise,
+                      checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
+                      log_dir=None if out_dir is None else str(Path(out_dir) / "logs" / stem))
+    seconds = time.perf_counter() - start if ckpt is None else load_bc_checkpoint(ckpt)["train_seconds"]
+    path = sha = None
+    if out_dir is not None:
+        path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
+                               extra={"task": cfg.task, "seed": seed, "detector": str(cfg.detector)}))
+        sha = file_sha256(path)
+    return TrainedSeed(seed, policy, path, sha, float(seconds), str(device), torch.get_num_threads())
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename, so that a reader
+    (another worker process) sees the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def write_seed_record(record: Path, settings: dict[str, Any], seed: int, scores: dict[str, list[float]],
+                      seconds: float, trained: TrainedSeed) -> Path:
+    """The seed file ``OUT/seeds/STEM.json`` (read back by :func:`read_seed_record`): settings,
+    scores, seconds (training and evaluation), the policy file and its SHA-256, device, threads."""
+    return write_json_atomic(record, {"settings": settings, "seed": seed, "scores": scores, "seconds": seconds,
+                                      "policy": trained.path, "policy_sha256": trained.sha256,
+                                      "device": trained.device, "threads": trained.threads})
+
+
 def run_bc_experiment(
     cfg: BCExperimentConfig,
     out_dir: Optional[Path] = None,
@@ -865,11 +989,6 @@ def run_bc_experiment(
             other settings (or unreadable, or whose policy file changed), or a CUDA ``device``
             that torch cannot see.
     """
-    import torch
-
-    from mint_rl.policies import train_bc
-    from mint_rl.policies.bc_checkpoint import load_bc_checkpoint
-
     if resume and out_dir is None:
         raise ValueError("resume=True needs an out_dir holding the interrupted run")
     torch_device = resolve_device(device)
@@ -882,27 +1001,17 @@ def run_bc_experiment(
                           "both); --precision fp32 is the faster choice here", RuntimeWarning, stacklevel=2)
     result = BCResult(config=_json_normal(asdict(cfg)), scores={k: [] for k in cfg.score_keys})
     result.config["variants"] = list(cfg.eval_variants)  # None resolved: the variants this run evaluated
-    network = None
-    if cfg.agent == "mint":
-        from mint_rl.policies.interaction_network import InteractionNetworkConfig
-
-        network = cfg.network or InteractionNetworkConfig()
-        result.config["network"] = asdict(network)  # the whole config, defaults included
     settings = seed_settings(cfg)
+    if cfg.agent == "mint":
+        result.config["network"] = settings["network"]  # the whole config, defaults included
     result.seed_ids = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
 
     # Demonstrations, spaces and the detector are loaded on the first seed that trains: a
     # resumed run whose seeds are all finished (e.g. the reading-back after --jobs) needs none.
     setup: Optional[_SeedSetup] = None
     seed_seconds = 0.0
-    if cfg.agent == "cnn":
-        policy_kwargs = {"features_extractor_kwargs": {"compute_dtype": cfg.precision}}
-    elif cfg.agent == "state":
-        policy_kwargs = {}
-    else:
-        policy_kwargs = {"features_extractor_kwargs": {"config": network}}
     for s in result.seed_ids:
-        stem = f"{cfg.task}-{cfg.agent}-seed{s}"
+        stem = seed_stem(cfg, s)
         record = None if out_dir is None else Path(out_dir) / "seeds" / f"{stem}.json"
         if resume and record is not None and record.exists():
             scores, seconds, path = read_seed_record(record, s, settings, Path(out_dir), log)
@@ -910,31 +1019,13 @@ def run_bc_experiment(
         else:
             if setup is None:  # its time is counted once, in result.seconds, not in this seed's
                 setup = _prepare_seeds(cfg, progress, log)
-            t0 = time.perf_counter()
-            ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
-            if resume and ckpt is not None and ckpt.exists():
-                log(f"seed {s}: resuming from {ckpt} (epoch {load_bc_checkpoint(ckpt)['epoch']})")
-            policy = train_bc(setup.demos, setup.obs_space, setup.act_space, agent=cfg.agent,
-                              epochs=cfg.bc_epochs,
-                              batch_size=cfg.batch_size, seed=s, device=torch_device, progress_bar=progress,
-                              policy_kwargs=policy_kwargs, keypoint_noise=cfg.keypoint_noise,
-                              checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
-                              log_dir=None if out_dir is None else str(Path(out_dir) / "logs" / stem))
-            trained = time.perf_counter()
-            train_seconds = trained - t0 if ckpt is None else load_bc_checkpoint(ckpt)["train_seconds"]
-            path = None
-            if out_dir is not None:
-                path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
-                                       extra={"task": cfg.task, "seed": s, "detector": str(cfg.detector)}))
-            scores = evaluate_policy(policy, cfg, s, setup.detector, log=log)
-            seconds = train_seconds + time.perf_counter() - trained
+            trained = train_seed(cfg, setup, s, out_dir, resume, torch_device, progress, log)
+            start = time.perf_counter()
+            scores = evaluate_policy(trained.policy, cfg, s, setup.detector, log=log)
+            seconds = trained.seconds + time.perf_counter() - start
+            path = trained.path
             if record is not None:
-                record.parent.mkdir(parents=True, exist_ok=True)
-                record.write_text(json.dumps({"settings": settings, "seed": s, "scores": scores,
-                                              "seconds": seconds, "policy": path,
-                                              "policy_sha256": None if path is None else file_sha256(path),
-                                              "device": str(torch_device),
-                                              "threads": torch.get_num_threads()}, indent=1))
+                write_seed_record(record, settings, s, scores, seconds, trained)
         if path is not None:
             result.policy_paths.append(path)
         for k in cfg.score_keys:
