@@ -516,6 +516,25 @@ def test_kept_seed_files_give_the_readme_row(folder):
         spelled and float(spelled.group(1)) == pytest.approx(total, abs=0.05)), (row[6], total)
 
 
+def test_kept_every_variant_seed_files_give_the_variant_table():
+    """docs/results.md's "Every test variant" table is what bc_table.py --variants reads from its kept seed files."""
+    folder = ROOT / "results" / "bc" / "MoveToCorner-mint-expert-variants"
+    result = _script("bc_table").load(folder)
+    summary = result.summary()
+    assert result.variants == ["Demo", "TestJitter", "TestColour", "TestShape", "TestDynamics", "TestAll"]
+    text = (ROOT / "docs" / "results.md").read_text()
+    header = "| MoveToCorner, MINT, expert demos | " + " | ".join(result.variants) + " |"
+    assert header in text
+    lines = text[text.index(header):].splitlines()
+    for mode in ("argmax", "sampled"):
+        row = next(line for line in lines if line.startswith(f"| {mode} |"))
+        cells = [c.strip() for c in row.strip().strip("|").split("|")][1:]
+        for variant, cell in zip(result.variants, cells):
+            mean, std = _numbers(cell)
+            assert mean == pytest.approx(summary[f"{variant}/{mode}"]["mean"], abs=5e-4), (variant, mode)
+            assert std == pytest.approx(summary[f"{variant}/{mode}"]["std"], abs=5e-4), (variant, mode)
+
+
 # --------------------------------------------------------------------------------------------
 # demo files that do not fit the experiment (--demos FILE.npz)
 
