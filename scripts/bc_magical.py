@@ -10,6 +10,7 @@
     python scripts/bc_magical.py MakeLine --agent cnn --jobs 2        # two seeds at a time, one core each
     python scripts/bc_magical.py MoveToCorner --jobs 1 --threads 2    # seeds one after another on two threads
     python scripts/bc_magical.py MoveToCorner --variants Demo TestJitter --modes argmax   # the short evaluation
+    python scripts/bc_magical.py MoveToCorner --algo dagger --n-demos 4   # DAgger: 4 demos + 3 rounds x 2 episodes
 
 Each seed's policy is evaluated on every variant MAGICAL defines for the task (Demo, TestJitter,
 TestColour, TestShape, TestLayout, TestCountPlus, TestDynamics, TestAll, where they exist), once
@@ -28,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from mint_rl.envs.registry import TASKS
+from mint_rl.envs.registry import EPISODE_STEPS, TASKS
 from mint_rl.experiments.allocator import keep_freed_memory
 from mint_rl.experiments.magical_bc import (
     AGENTS,
@@ -77,6 +78,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="variants to evaluate (default: all of the task's; Demo and TestJitter always among them)")
     p.add_argument("--modes", nargs="+", default=list(EVAL_MODES), choices=EVAL_MODES,
                    help="evaluation modes (default: both)")
+    p.add_argument("--algo", choices=("bc", "dagger"), default="bc",
+                   help="bc: behaviour cloning on the demos; dagger: DAgger from them with the task's scripted expert "
+                        "labelling the learner's states (mint_rl.experiments.dagger)")
+    p.add_argument("--dagger-rounds", type=int, default=3, help="DAgger: collection rounds after the first BC")
+    p.add_argument("--dagger-episodes", type=int, default=2, help="DAgger: learner episodes labelled per round")
+    p.add_argument("--dagger-epochs", type=int, default=50, help="DAgger: BC epochs over all data after each round")
     p.add_argument("--device", default="cpu",
                    help="where the policy trains and acts: cpu (default), cuda, cuda:N (the environments stay on the CPU)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default out/bc/TASK-AGENT)")
@@ -107,6 +114,19 @@ def _auto_or_int(text: str) -> int | None:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+
+
+def _dagger(args: argparse.Namespace):
+    """``--algo dagger`` and its ``--dagger-*`` options -> a ``DaggerConfig`` (``None`` for bc)."""
+    from mint_rl.experiments.dagger import DaggerConfig
+
+    if args.algo == "bc":
+        changed = [f"--dagger-{n}" for n in ("rounds", "episodes", "epochs")
+                   if getattr(args, f"dagger_{n}") != {"rounds": 3, "episodes": 2, "epochs": 50}[n]]
+        if changed:
+            raise ValueError(f"{', '.join(changed)} set without --algo dagger")
+        return None
+    return DaggerConfig(rounds=args.dagger_rounds, episodes=args.dagger_episodes, epochs=args.dagger_epochs)
 
 
 def parse_network(text: str | None):
@@ -200,7 +220,7 @@ def main(argv=None) -> int:
                                  demo_variant=args.demo_variant, first_seed=args.first_seed,
                                  precision=args.precision, network=network,
                                  keypoint_noise=args.keypoint_noise, orientation=args.orientation,
-                                 variants=args.variants, eval_modes=tuple(args.modes))
+                                 variants=args.variants, eval_modes=tuple(args.modes), dagger=_dagger(args))
         resolve_device(args.device)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -244,6 +264,10 @@ def main(argv=None) -> int:
         return 2
     path = write_outputs(result, out)
     headline = result.headline()
+    if cfg.dagger is not None:
+        labels = cfg.dagger.labels(args.n_demos, EPISODE_STEPS[args.task])
+        print(f"\nDAgger: {cfg.dagger.rounds} rounds x {cfg.dagger.episodes} episodes after BC on the demos, "
+              f"{labels} expert labels per seed (BC with {labels // EPISODE_STEPS[args.task]} demos has as many)")
     print(f"\n{args.task}, {args.agent} agent, {args.demos} demos (n={args.n_demos}), "
           f"{args.seeds} seeds x {args.eval_episodes} episodes, {result.seconds / 60:.1f} min of seed time "
           f"(summed over seeds; with --resume it includes earlier runs' seeds)")

@@ -129,6 +129,9 @@ class BCExperimentConfig:
             of every BC batch (MINT agent; :func:`~mint_rl.policies.jitter_keypoints`).
         orientation: the MINT agent also sees each keypoint's intensity-centroid orientation
             (``MintKeypointWrapper(orientation=True)``; not in the paper).
+        dagger: ``None`` for behaviour cloning; a :class:`~mint_rl.experiments.dagger.DaggerConfig`
+            (or its fields as a dict) trains each seed with DAgger and the task's scripted expert
+            instead, starting from the ``n_demos`` demonstrations.
     """
 
     task: str
@@ -154,6 +157,7 @@ class BCExperimentConfig:
     orientation: bool = False
     variants: Optional[tuple[str, ...]] = None
     eval_modes: tuple[str, ...] = EVAL_MODES
+    dagger: Optional[Any] = None
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -209,6 +213,18 @@ class BCExperimentConfig:
                                  f"missing {missing}")
             if len(set(self.variants)) != len(self.variants):
                 raise ValueError(f"variants: expected each variant once, got {list(self.variants)}")
+        if self.dagger is not None:
+            from mint_rl.envs.experts import EXPERTS
+            from mint_rl.experiments.dagger import DaggerConfig
+
+            if isinstance(self.dagger, dict):
+                self.dagger = DaggerConfig(**self.dagger)
+            if not isinstance(self.dagger, DaggerConfig):
+                raise TypeError(f"dagger: expected a DaggerConfig, its fields as a dict, or None, got "
+                                f"{type(self.dagger).__name__}")
+            if self.task not in EXPERTS:
+                raise ValueError(f"dagger labels states with the task's scripted expert; {self.task} has none "
+                                 f"(tasks with one: {list(EXPERTS)})")
         if isinstance(self.eval_modes, str):
             raise TypeError(f"eval_modes: expected a sequence of modes, got the string {self.eval_modes!r}")
         self.eval_modes = tuple(self.eval_modes)
@@ -770,6 +786,8 @@ def seed_settings(cfg: BCExperimentConfig) -> dict[str, Any]:
     JSON reads them back."""
     config = asdict(cfg)
     config["variants"] = list(cfg.eval_variants)  # None and the explicit list of all variants are one setting
+    if config.get("dagger") is None:
+        config.pop("dagger", None)  # BC: the settings of seed files written before DAgger existed
     if cfg.agent == "mint":
         from mint_rl.policies.interaction_network import InteractionNetworkConfig
 
@@ -909,14 +927,17 @@ class TrainedSeed:
 
 def train_seed(cfg: BCExperimentConfig, setup: _SeedSetup, seed: int, out_dir: Optional[Path], resume: bool,
                device: Any, progress: bool, log: Callable[[str], None]) -> TrainedSeed:
-    """Behaviour cloning of one seed; with ``out_dir``, its checkpoints, logs and policy file
-    there (``resume``: training goes on from the seed's checkpoint, if any)."""
-    import torch
-
+    """Behaviour cloning (or DAgger, ``cfg.dagger``) of one seed; with ``out_dir``, its checkpoints,
+    logs and policy file there (``resume``: BC training goes on from the seed's checkpoint, if any)."""
     from mint_rl.policies import train_bc
     from mint_rl.policies.bc_checkpoint import load_bc_checkpoint
 
     stem = seed_stem(cfg, seed)
+    if cfg.dagger is not None:  # no mid-seed checkpoints: an interrupted DAgger seed starts again
+        from mint_rl.experiments.dagger import train_dagger
+
+        policy, summary = train_dagger(cfg, setup, seed, out_dir, device, progress, log)
+        return _saved(cfg, seed, policy, out_dir, summary["seconds"], device)
     start = time.perf_counter()
     ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
     if resume and ckpt is not None and ckpt.exists():
@@ -927,9 +948,17 @@ def train_seed(cfg: BCExperimentConfig, setup: _SeedSetup, seed: int, out_dir: O
                       checkpoint=ckpt, checkpoint_every=CHECKPOINT_EVERY, resume=resume,
                       log_dir=None if out_dir is None else str(Path(out_dir) / "logs" / stem))
     seconds = time.perf_counter() - start if ckpt is None else load_bc_checkpoint(ckpt)["train_seconds"]
+    return _saved(cfg, seed, policy, out_dir, seconds, device)
+
+
+def _saved(cfg: BCExperimentConfig, seed: int, policy: Any, out_dir: Optional[Path], seconds: float,
+           device: Any) -> TrainedSeed:
+    """``policy`` saved as ``OUT/policies/STEM.safetensors`` (with an ``out_dir``), as a :class:`TrainedSeed`."""
+    import torch
+
     path = sha = None
     if out_dir is not None:
-        path = str(policy.save(Path(out_dir) / "policies" / f"{stem}.safetensors",
+        path = str(policy.save(Path(out_dir) / "policies" / f"{seed_stem(cfg, seed)}.safetensors",
                                extra={"task": cfg.task, "seed": seed, "detector": str(cfg.detector)}))
         sha = file_sha256(path)
     return TrainedSeed(seed, policy, path, sha, float(seconds), str(device), torch.get_num_threads())
