@@ -516,6 +516,21 @@ def test_kept_seed_files_give_the_readme_row(folder):
         spelled and float(spelled.group(1)) == pytest.approx(total, abs=0.05)), (row[6], total)
 
 
+def test_seed_files_of_before_every_variant_resume_with_their_variants_and_mode(tmp_path, capsys):
+    """Kept seed files (Demo and TestJitter, argmax, keyed by variant) resume under the settings
+    they were written with (--variants Demo TestJitter --modes argmax); today's defaults refuse them."""
+    import shutil
+
+    shutil.copytree(ROOT / "results" / "bc" / "MoveToCorner-mint-expert" / "seeds", tmp_path / "seeds")
+    common = ["MoveToCorner", "--out", str(tmp_path), "--resume", "--no-gif", "--no-progress", "--jobs", "1"]
+    assert _script().main([*common, "--variants", "Demo", "TestJitter", "--modes", "argmax"]) == 0
+    captured = capsys.readouterr()
+    assert "5 of 5 seeds reused" in captured.out
+    assert captured.out.strip().splitlines()[-1] == "demo_score=0.7981 testjitter_score=0.6481"
+    assert _script().main(common) == 2
+    assert "other settings (eval_modes, variants)" in capsys.readouterr().err
+
+
 def test_kept_every_variant_seed_files_give_the_variant_table():
     """docs/results.md's "Every test variant" table is what bc_table.py --variants reads from its kept seed files."""
     folder = ROOT / "results" / "bc" / "MoveToCorner-mint-expert-variants"

@@ -804,6 +804,29 @@ def _local_policy(recorded: str, out_dir: Path) -> Optional[Path]:
     return None
 
 
+def upgrade_seed_record(settings: dict[str, Any], scores: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Settings and scores of a seed file as today's version writes them.
+
+    Seed files written before every variant was evaluated (2026-12-06) key their scores by
+    variant alone, in the one mode of their ``deterministic`` setting, and have no ``variants``
+    or ``eval_modes`` setting: they become ``VARIANT/MODE`` keys and the settings of a run with
+    ``variants=[those variants]`` and ``eval_modes=[that mode]``, so that such a run
+    (``--variants Demo TestJitter --modes argmax``) resumes them.
+
+    Example:
+        >>> upgrade_seed_record({"task": "MakeLine", "deterministic": True}, {"Demo": [1.0], "TestJitter": [0.5]})
+        ({'task': 'MakeLine', 'deterministic': True, 'variants': ['Demo', 'TestJitter'], 'eval_modes': ['argmax']}, \
+{'Demo/argmax': [1.0], 'TestJitter/argmax': [0.5]})
+    """
+    if not scores or any("/" in k for k in scores):
+        return settings, scores
+    deterministic = bool(settings.get("deterministic", True))
+    upgraded = {**settings}
+    upgraded.setdefault("variants", list(scores))
+    upgraded.setdefault("eval_modes", ["argmax" if deterministic else "sampled"])
+    return upgraded, legacy_scores(scores, deterministic)
+
+
 def read_seed_record(record: Path, seed: int, settings: dict[str, Any], out_dir: Path,
                      log: Callable[[str], None] = print) -> tuple[dict[str, list[float]], float, Optional[str]]:
     """Scores, seconds and policy path of a finished seed, from its seed file, checked.
@@ -826,6 +849,8 @@ def read_seed_record(record: Path, seed: int, settings: dict[str, Any], out_dir:
     missing = [k for k in ("settings", "seed", "scores", "seconds") if not isinstance(data, dict) or k not in data]
     if missing:
         raise ValueError(f"{record}: expected a seed file with settings, seed, scores and seconds, missing {missing}")
+    if isinstance(data["settings"], dict) and isinstance(data["scores"], dict):
+        data["settings"], data["scores"] = upgrade_seed_record(data["settings"], data["scores"])
     if data["settings"] != settings:
         have = data["settings"] if isinstance(data["settings"], dict) else {}
         differ = sorted(k for k in set(settings) | set(have) if have.get(k) != settings.get(k))
