@@ -142,14 +142,17 @@ def collect_round(collector: Any, labeller: ExpertLabeller, first_seed: int) -> 
 
 
 def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], device: Any, progress: bool,
-                 log: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:
+                 log: Callable[[str], None], *, env_fn: Callable[[], Any], policy_kwargs: dict[str, Any],
+                 stem: str) -> tuple[Any, dict[str, Any]]:
     """DAgger for training seed ``seed`` of the BC experiment ``cfg`` (whose ``dagger`` is set).
 
-    ``setup`` holds the expert demos in the agent's observation format, the spaces and the
-    MINT agent's detector (``magical_bc._prepare_seeds``). With ``out_dir``, each round's
-    trajectories go to ``OUT/dagger/STEM/demos/round-NNN`` and imitation's logs (CSV,
-    TensorBoard) to ``OUT/logs/STEM``. Returns the trained policy (evaluation mode) and a
-    summary: labels per round, beta per round, seconds.
+    ``setup`` holds the expert demos in the agent's observation format and the spaces
+    (``magical_bc._prepare_seeds``); ``env_fn`` makes one environment of the demo variant with
+    the agent's observations, ``policy_kwargs`` configure the agent's policy and ``stem`` names
+    the seed's files (the experiment module passes them, so this one does not import it).
+    With ``out_dir``, each round's trajectories go to ``OUT/dagger/STEM/demos/round-NNN`` and
+    imitation's logs (CSV, TensorBoard) to ``OUT/logs/STEM``. Returns the trained policy
+    (evaluation mode) and a summary: labels per round, beta per round, seconds.
     """
     import torch
     from imitation.algorithms.dagger import DAggerTrainer
@@ -158,14 +161,12 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
     from stable_baselines3.common.utils import set_random_seed
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from mint_rl.experiments.magical_bc import bc_policy_kwargs, make_env, seed_stem
     from mint_rl.policies.bc import make_bc_policy, make_bc_trainer
 
     dagger = cfg.dagger
-    stem = seed_stem(cfg, seed)
     start = time.perf_counter()
     set_random_seed(seed)
-    policy = make_bc_policy(cfg.agent, setup.obs_space, setup.act_space, policy_kwargs=bc_policy_kwargs(cfg))
+    policy = make_bc_policy(cfg.agent, setup.obs_space, setup.act_space, policy_kwargs=policy_kwargs)
     policy.to(device)
     with tempfile.TemporaryDirectory(prefix="mint_rl_dagger_") as tmp:
         scratch = Path(tmp) if out_dir is None else Path(out_dir) / "dagger" / stem
@@ -177,8 +178,7 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
                                      learning_rate=1e-3, ent_weight=1e-3, l2_weight=0.0,
                                      aux_weight=1.0 if cfg.agent == "mint" else 0.0,
                                      keypoint_noise=cfg.keypoint_noise, logger=logger)
-        venv = DummyVecEnv([lambda: make_env(cfg.task, cfg.demo_variant, cfg.agent, setup.detector, cfg.history,
-                                             orientation=cfg.orientation)] * dagger.episodes)
+        venv = DummyVecEnv([env_fn] * dagger.episodes)
         summary: dict[str, Any] = {"labels": [], "beta": []}
         import datasets.utils.logging as hf_logging  # imitation saves trajectories as HF datasets
 

@@ -961,7 +961,12 @@ def train_seed(cfg: BCExperimentConfig, setup: _SeedSetup, seed: int, out_dir: O
     if cfg.dagger is not None:  # no mid-seed checkpoints: an interrupted DAgger seed starts again
         from mint_rl.experiments.dagger import train_dagger
 
-        policy, summary = train_dagger(cfg, setup, seed, out_dir, device, progress, log)
+        def env_fn():
+            return make_env(cfg.task, cfg.demo_variant, cfg.agent, setup.detector, cfg.history,
+                            orientation=cfg.orientation)
+
+        policy, summary = train_dagger(cfg, setup, seed, out_dir, device, progress, log, env_fn=env_fn,
+                                       policy_kwargs=bc_policy_kwargs(cfg), stem=stem)
         return _saved(cfg, seed, policy, out_dir, summary["seconds"], device)
     start = time.perf_counter()
     ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"
