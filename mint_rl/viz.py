@@ -213,3 +213,47 @@ def plot_counts(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_variant_scores(scores: dict[str, dict[str, tuple[float, float]]], path: str | Path, title: str = "") -> Path:
+    """Grouped bars of the score per test variant of several runs to a PNG.
+
+    ``scores`` maps a run's label to ``{variant: (mean, std)}`` (its mean and standard deviation
+    over seeds); variants are the union in first-seen order, a run without a variant has no bar
+    there. Bars show the mean, whiskers one standard deviation (clipped to [0, 1]).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not scores:
+        raise ValueError("plot_variant_scores: expected at least one run's scores, got none")
+    variants = list(dict.fromkeys(v for row in scores.values() for v in row))
+    for label, row in scores.items():
+        for variant, (mean, std) in row.items():
+            if not (0.0 <= mean <= 1.0) or std < 0:
+                raise ValueError(f"plot_variant_scores: expected a mean in [0, 1] and std >= 0 for {label!r} "
+                                 f"{variant}, got ({mean}, {std})")
+    n = len(scores)
+    width = 0.8 / n
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(variants) + 2), 3.2 + 0.22 * n), dpi=100)
+    colors = palette(n) / 255.0
+    for i, (label, row) in enumerate(scores.items()):
+        xs = [j + (i - (n - 1) / 2) * width for j, v in enumerate(variants) if v in row]
+        means = np.array([row[v][0] for v in variants if v in row])
+        stds = np.array([row[v][1] for v in variants if v in row])
+        err = np.stack([np.minimum(stds, means), np.minimum(stds, 1.0 - means)])
+        ax.bar(xs, means, width=width, yerr=err, capsize=2, color=colors[i], label=label)
+    ax.set_xticks(range(len(variants)))
+    ax.set_xticklabels(variants)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize=7, ncol=1, frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path

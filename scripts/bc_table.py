@@ -13,6 +13,7 @@ folder, read as one row), else its ``results.json``.
 
     python scripts/bc_table.py results/bc/MakeLine-cnn-expert      # the seed files kept in the repo
     python scripts/bc_table.py out/bc/MoveToCorner-mint out/bc/MoveToCorner-cnn --variants   # every test variant
+    python scripts/bc_table.py results/bc/MoveToCorner-* --plot variants.png    # score per variant per run
 
 The first table has the headline columns, Demo and TestJitter in each run's headline mode (argmax
 unless the run used --sample). ``--variants`` adds one row per run and evaluation mode with every
@@ -44,6 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, help="also write the merged rows as JSON")
     p.add_argument("--variants", action="store_true",
                    help="also print every evaluated variant, one row per run and evaluation mode")
+    p.add_argument("--plot", type=Path, default=None,
+                   help="also plot the score per variant of every run (bars: mean over seeds, whiskers: std) to this PNG")
+    p.add_argument("--plot-mode", choices=EVAL_MODES, default="argmax", help="evaluation mode of the plot")
     return p.parse_args(argv)
 
 
@@ -65,9 +69,12 @@ def row_key(result: BCResult) -> str:
 
 
 def agent_label(cfg: dict) -> str:
-    """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (network fields off today's defaults, keypoint
-    noise, keypoint orientation, and ``epochs=N`` when the run did not use the agent's default)."""
+    """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (the detector when it is not the shipped
+    ``magical``, network fields off today's defaults, keypoint noise, keypoint orientation, and ``epochs=N``
+    when the run did not use the agent's default)."""
     parts = [cfg["agent"]]
+    if cfg["agent"] == "mint" and cfg.get("detector", "magical") != "magical":
+        parts.append(f"detector={detector_label(cfg['detector'])}")
     if cfg.get("epochs") is not None:
         parts.append(f"epochs={cfg['epochs']}")
     if cfg.get("precision", "fp32") != "fp32":
@@ -87,6 +94,31 @@ def agent_label(cfg: dict) -> str:
         d = cfg["dagger"]
         parts.append(f"DAgger {d['rounds']}x{d['episodes']} episodes, {d['epochs']} epochs/round")
     return ", ".join(parts)
+
+
+def detector_label(detector: str) -> str:
+    """A shipped name as it is; a checkpoint path as its run folder (``runs/NAME/detector.safetensors`` -> ``NAME``)."""
+    path = Path(str(detector))
+    if path.suffix != ".safetensors":
+        return str(detector)
+    return path.parent.name if path.stem == "detector" and path.parent.name else path.stem
+
+
+def variant_scores(results: list[BCResult], mode: str) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{row label: {variant: (mean, std)}}`` of every run that evaluated in ``mode``, for the plot."""
+    rows: dict[str, dict[str, tuple[float, float]]] = {}
+    for r in results:
+        if mode not in r.modes:
+            continue
+        summary, cfg = r.summary(), r.config
+        label = f"{cfg['task']}: {agent_label(cfg)}, {cfg['demos']} demos (n={cfg['n_demos']}, {len(r.seed_ids)} seeds)"
+        base, n = label, 1
+        while label in rows:  # runs of other settings (e.g. code versions) that read the same
+            n += 1
+            label = f"{base} #{n}"
+        rows[label] = {v: (summary[score_key(v, mode)]["mean"], summary[score_key(v, mode)]["std"])
+                       for v in r.variants if score_key(v, mode) in summary}
+    return rows
 
 
 def variants_table(results: list[BCResult]) -> str:
@@ -135,6 +167,15 @@ def main(argv=None) -> int:
     if args.variants:
         print()
         print(variants_table(merged_runs))
+    if args.plot is not None:
+        from mint_rl.viz import plot_variant_scores
+
+        scores = variant_scores(merged_runs, args.plot_mode)
+        if not scores:
+            print(f"error: no run evaluated in {args.plot_mode} mode: nothing to plot", file=sys.stderr)
+            return 2
+        plot_variant_scores(scores, args.plot, title=f"MAGICAL test variants, {args.plot_mode} actions")
+        print(f"plot: {args.plot}")
     rows = [merged.to_json() for merged in merged_runs]
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2))

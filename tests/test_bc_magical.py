@@ -769,3 +769,34 @@ def test_bc_table_lists_every_variant_and_mode(tmp_path, capsys):
         merge_results([a, b])
     with pytest.raises(ValueError, match=r"the scores of 2 seeds \(\[0, 1\]\) under every key"):
         BCResult.from_json({"config": {**a.config, "seeds": 2}, "scores": a.scores})
+
+
+def test_bc_table_plots_scores_per_variant_and_names_the_detector(tmp_path, capsys):
+    cfg = vars(BCExperimentConfig(task="MoveToCorner", seeds=2, variants=["Demo", "TestJitter", "TestColour"],
+                                  detector="runs/transporter-magical/detector.safetensors"))
+    scores = {"Demo/argmax": [[1.0, 1.0], [0.5, 0.5]], "TestJitter/argmax": [[0.75, 0.25], [0.5, 0.5]],
+              "TestColour/argmax": [[0.0, 0.0], [0.5, 0.5]]}
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"config": {**cfg, "variants": list(cfg["variants"]),
+                                                             "eval_modes": ["argmax"]},
+                                                  "scores": scores, "seconds": 60.0, "policies": []}))
+    table = _script("bc_table")
+    assert table.detector_label("runs/transporter-magical/detector.safetensors") == "transporter-magical"
+    assert table.detector_label("out/other.safetensors") == "other"
+    assert table.detector_label("video-structure-magical") == "video-structure-magical"
+    plot = tmp_path / "variants.png"
+    assert table.main([str(run), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "| MoveToCorner | mint, detector=transporter-magical | expert (n=10) | 2 | 0.750 ± 0.250 | 0.500 ± 0.000 |" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = table.variant_scores([table.load(run)] * 2, "argmax")
+    (first, second) = rows  # the same label twice is kept apart
+    assert second == first + " #2"
+    assert rows[first] == {"Demo": (0.75, 0.25), "TestJitter": (0.5, 0.0), "TestColour": (0.25, 0.25)}
+    assert table.main([str(run), "--plot", str(plot), "--plot-mode", "sampled"]) == 2
+    assert "no run evaluated in sampled mode" in capsys.readouterr().err
+    from mint_rl.viz import plot_variant_scores
+
+    with pytest.raises(ValueError, match=r"mean in \[0, 1\]"):
+        plot_variant_scores({"a": {"Demo": (1.5, 0.0)}}, tmp_path / "bad.png")
