@@ -72,6 +72,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="variant the scripted expert demonstrates on (Demo needs --demo-noise > 0)")
     p.add_argument("--demo-noise", type=float, default=0.0,
                    help="expert demos: probability of executing a random action while recording the expert's (DART)")
+    p.add_argument("--demo-augment", type=int, default=0, metavar="N",
+                   help="add N appearance-augmented copies of each demo (colour channels permuted, brightness and "
+                        "contrast varied, one draw per episode; mint and cnn agents)")
     p.add_argument("--sample", action="store_true",
                    help="headline scores (the last line) with sampled actions (default: argmax, SB3's deterministic=True)")
     p.add_argument("--variants", nargs="+", default=None, metavar="VARIANT",
@@ -220,7 +223,8 @@ def main(argv=None) -> int:
                                  demo_variant=args.demo_variant, first_seed=args.first_seed,
                                  precision=args.precision, network=network,
                                  keypoint_noise=args.keypoint_noise, orientation=args.orientation,
-                                 variants=args.variants, eval_modes=tuple(args.modes), dagger=_dagger(args))
+                                 variants=args.variants, eval_modes=tuple(args.modes), dagger=_dagger(args),
+                                 demo_augment=args.demo_augment)
         resolve_device(args.device)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -90,6 +90,8 @@ def agent_label(cfg: dict) -> str:
         parts.append(f"keypoint_noise={cfg['keypoint_noise']}")
     if cfg.get("orientation"):
         parts.append("orientation")
+    if cfg.get("demo_augment"):
+        parts.append(f"{cfg['demo_augment']} appearance copies per demo")
     if cfg.get("dagger"):
         d = cfg["dagger"]
         parts.append(f"DAgger {d['rounds']}x{d['episodes']} episodes, {d['epochs']} epochs/round")

@@ -320,7 +320,7 @@ def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector
     capsys.readouterr()
     assert _script("bc_table").main([str(out)]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MoveToRegion")][0]
-    assert "| mint, epochs=1, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03, orientation |" in row
+    assert "| mint, detector=tiny, epochs=1, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03, orientation |" in row
     # demo accuracy rebuilds the demos with the orientation the policy was trained on
     assert _script("bc_demo_accuracy").main(["MoveToRegion", results["policies"][0], "--n-demos", "1",
                                              "--detector", str(tiny_detector)]) == 0
@@ -800,3 +800,61 @@ def test_bc_table_plots_scores_per_variant_and_names_the_detector(tmp_path, caps
 
     with pytest.raises(ValueError, match=r"mean in \[0, 1\]"):
         plot_variant_scores({"a": {"Demo": (1.5, 0.0)}}, tmp_path / "bad.png")
+
+
+def test_appearance_copies_permute_every_frame_of_an_episode_alike():
+    from imitation.data.types import Trajectory
+
+    from mint_rl.data.augment import AppearanceAugment
+    from mint_rl.experiments.magical_bc import with_appearance_copies
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (5, 6, 7, 12), dtype=np.uint8)  # 4 stacked RGB frames, as -LoRes4A
+    tr = Trajectory(obs=frames, acts=np.arange(4), infos=[{"eval_score": 1.0}] * 4, terminal=True)
+    pure = AppearanceAugment(brightness=0.0, contrast=0.0)  # a channel permutation and nothing else
+    out = with_appearance_copies([tr], 6, seed=3, config=pure)
+    assert len(out) == 7 and out[0] is tr
+    orders = set()
+    for copy in out[1:]:
+        np.testing.assert_array_equal(copy.acts, tr.acts)
+        assert copy.infos == tr.infos and copy.terminal and copy.obs.dtype == np.uint8
+        # one permutation for the whole episode and every stacked frame in it
+        found = [perm for perm in __import__("itertools").permutations(range(3))
+                 if all(np.array_equal(copy.obs[..., 3 * k:3 * k + 3], frames[..., [3 * k + c for c in perm]])
+                        for k in range(4))]
+        assert len(found) == 1, "not one channel order for every frame and stacked frame"
+        orders.add(found[0])
+    assert len(orders) >= 3  # the draws differ between copies
+    again = with_appearance_copies([tr], 6, seed=3, config=pure)
+    assert all(np.array_equal(a.obs, b.obs) for a, b in zip(out, again))  # seeded
+    lit = with_appearance_copies([tr], 1, seed=3)[1].obs  # default: brightness and contrast vary too
+    assert lit.dtype == np.uint8 and not any(np.array_equal(lit, frames[..., [3 * (c // 3) + p for c in range(12)
+                                                                             for p in [perm[c % 3]]]])
+                                             for perm in __import__("itertools").permutations(range(3)))
+    with pytest.raises(ValueError, match=r"expected \(T, H, W, 3n\) uint8 frames"):
+        with_appearance_copies([Trajectory(obs=frames[..., :4], acts=tr.acts, infos=None, terminal=True)], 1, 0)
+
+
+def test_demo_augment_adds_copies_through_the_detector(tiny_detector, capsys):
+    from mint_rl.experiments.magical_bc import build_demos, shared_settings
+
+    cfg = BCExperimentConfig(task="MoveToRegion", n_demos=1, seeds=1, detector=str(tiny_detector), demo_augment=2)
+    from mint_rl.wrappers.encoder import load_detector
+
+    demos = build_demos(cfg, load_detector(cfg.detector), progress=False)
+    assert len(demos) == 3
+    plain = build_demos(BCExperimentConfig(task="MoveToRegion", n_demos=1, seeds=1, detector=str(tiny_detector)),
+                        load_detector(cfg.detector), progress=False)[0]
+    np.testing.assert_allclose(demos[0].obs, plain.obs, atol=1e-4)  # the demo itself, as the wrapper sees it
+    for copy in demos[1:]:
+        np.testing.assert_array_equal(copy.acts, plain.acts)
+        assert copy.obs.shape == plain.obs.shape and copy.obs.dtype == np.float32
+    assert not np.array_equal(demos[1].obs, demos[0].obs)  # other colours and lighting: other keypoints
+    assert "demo_augment" not in shared_settings({**vars(cfg), "demo_augment": 0})
+    assert shared_settings(vars(cfg))["demo_augment"] == 2
+    with pytest.raises(ValueError, match="demo_augment: expected a number of copies >= 0"):
+        BCExperimentConfig(task="MoveToRegion", demo_augment=-1)
+    with pytest.raises(ValueError, match="agent='state' learns from the simulator state"):
+        BCExperimentConfig(task="MoveToRegion", agent="state", demo_augment=1)
+    assert _script().main(["MoveToRegion", "--agent", "state", "--demo-augment", "1"]) == 2
+    assert "demo_augment" in capsys.readouterr().err

@@ -132,6 +132,11 @@ class BCExperimentConfig:
         dagger: ``None`` for behaviour cloning; a :class:`~mint_rl.experiments.dagger.DaggerConfig`
             (or its fields as a dict) trains each seed with DAgger and the task's scripted expert
             instead, starting from the ``n_demos`` demonstrations.
+        demo_augment: appearance-augmented copies of each demonstration added to the training
+            set (MINT and CNN agents): the demo's frames with their colour channels permuted and
+            brightness and contrast varied (:func:`~mint_rl.data.augment.appearance_augment`, one
+            draw per episode from a generator seeded with ``demo_seed``), then, for MINT, through
+            the detector, with the demo's actions. 0: the demonstrations as they are.
     """
 
     task: str
@@ -158,6 +163,7 @@ class BCExperimentConfig:
     variants: Optional[tuple[str, ...]] = None
     eval_modes: tuple[str, ...] = EVAL_MODES
     dagger: Optional[Any] = None
+    demo_augment: int = 0
 
     def __post_init__(self) -> None:
         from mint_rl.envs.registry import TASKS
@@ -213,6 +219,10 @@ class BCExperimentConfig:
                                  f"missing {missing}")
             if len(set(self.variants)) != len(self.variants):
                 raise ValueError(f"variants: expected each variant once, got {list(self.variants)}")
+        if isinstance(self.demo_augment, bool) or int(self.demo_augment) != self.demo_augment or self.demo_augment < 0:
+            raise ValueError(f"demo_augment: expected a number of copies >= 0, got {self.demo_augment!r}")
+        if self.demo_augment and self.agent == "state":
+            raise ValueError("demo_augment changes the demos' frames; agent='state' learns from the simulator state")
         if self.dagger is not None:
             from mint_rl.envs.experts import EXPERTS
             from mint_rl.experiments.dagger import DaggerConfig
@@ -414,10 +424,16 @@ def check_demo_file(cfg: BCExperimentConfig, path: Any, metadata: dict[str, Any]
 
 
 def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -> list[Any]:
-    """The training demonstrations in the agent's observation format."""
+    """The training demonstrations in the agent's observation format (with ``cfg.demo_augment``
+    appearance-augmented copies of each, :func:`with_appearance_copies`)."""
     from mint_rl.envs import load_human_demos, rollout_expert
     from mint_rl.envs.demos import load_demo_set
 
+    if cfg.demo_augment:
+        trajs = with_appearance_copies(_frame_demos(cfg, progress), cfg.demo_augment, cfg.demo_seed)
+        if cfg.agent == "mint":
+            return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
+        return trajs
     if cfg.demos == "expert":
         env = make_env(cfg.task, cfg.demo_variant, cfg.agent, detector, cfg.history, orientation=cfg.orientation)
         try:
@@ -441,6 +457,85 @@ def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -
     if cfg.agent == "mint":
         return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
     return trajs
+
+
+def _frame_demos(cfg: BCExperimentConfig, progress: bool) -> list[Any]:
+    """The ``n_demos`` demonstrations with frame observations: the allocentric view (MINT) or
+    ``-LoRes4A`` stacks (CNN), whatever their source (a demo file must hold frames)."""
+    from mint_rl.envs import load_human_demos, rollout_expert
+    from mint_rl.envs.demos import load_demo_set
+
+    if cfg.demos == "expert":
+        if cfg.agent == "cnn":
+            env = make_env(cfg.task, cfg.demo_variant, cfg.agent)
+        else:
+            import mint_rl  # noqa: F401  (registers magical/<id>)
+
+            env = gym.make(f"magical/{cfg.task}-{cfg.demo_variant}-v0", view="allo", resolution=RESOLUTION)
+        try:
+            return rollout_expert(env, cfg.n_demos, seed=cfg.demo_seed, progress=progress, action_noise=cfg.demo_noise)
+        finally:
+            env.close()
+    source = Path(cfg.human_dir if cfg.demos == "human" else cfg.demos)
+    if source.is_file() and source.suffix == ".npz":
+        demo_set = load_demo_set(source)
+        check_demo_file(cfg, source, demo_set.metadata)
+        trajs = demo_set.trajectories[: cfg.n_demos]
+        first = np.asarray(trajs[0].obs)
+        if first.dtype != np.uint8 or first.ndim != 4:
+            raise ValueError(f"{source}: demo_augment changes frames; the file holds {first.dtype} observations of "
+                             f"shape {first.shape[1:]} (keypoints?), not uint8 frames")
+        return trajs
+    trajs = load_human_demos(source, cfg.task, view="allo", resolution=RESOLUTION,
+                             frame_stack=4 if cfg.agent == "cnn" else 1, limit=cfg.n_demos, progress=progress)
+    if len(trajs) < cfg.n_demos:
+        raise ValueError(f"{source}: found {len(trajs)} {cfg.task} demos, fewer than n_demos={cfg.n_demos}")
+    return trajs
+
+
+def with_appearance_copies(trajs: Sequence[Any], copies: int, seed: int, config: Any = None) -> list[Any]:
+    """``trajs`` followed by ``copies`` appearance-augmented copies of each (copy by copy).
+
+    A copy has the trajectory's actions, infos and ending, and its ``(T+1, H, W, 3 n)`` uint8
+    frames (``n`` stacked RGB frames) through :func:`~mint_rl.data.augment.appearance_augment`
+    with one draw per episode, the same for every frame and every stacked frame: the episode is
+    the same scene in other colours and lighting, as a test variant that changes colours is. The
+    draws come from a generator seeded with ``seed``; ``config``: an
+    :class:`~mint_rl.data.augment.AppearanceAugment` (default: its defaults).
+
+    Example:
+        >>> from imitation.data.types import Trajectory
+        >>> frames = np.zeros((3, 2, 2, 6), np.uint8); frames[..., 0::3] = 200   # red, 2 stacked frames
+        >>> tr = Trajectory(obs=frames, acts=np.array([1, 2]), infos=None, terminal=True)
+        >>> out = with_appearance_copies([tr], 2, seed=0)
+        >>> len(out), out[0] is tr, out[1].acts.tolist(), out[2].obs.shape
+        (3, True, [1, 2], (3, 2, 2, 6))
+        >>> [int(v) for v in out[1].obs[0, 0, 0]] == [int(v) for v in out[1].obs[-1, 1, 1]]  # one draw per episode
+        True
+    """
+    import dataclasses
+
+    import torch
+
+    from mint_rl.data.augment import AppearanceAugment, appearance_augment
+
+    config = AppearanceAugment() if config is None else config
+    if copies < 0:
+        raise ValueError(f"copies: expected >= 0, got {copies}")
+    generator = torch.Generator().manual_seed(int(seed))
+    out = list(trajs)
+    for _ in range(copies):
+        for tr in trajs:
+            frames = np.asarray(tr.obs)
+            if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] % 3:
+                raise ValueError(f"with_appearance_copies: expected (T, H, W, 3n) uint8 frames, got {frames.dtype} "
+                                 f"{frames.shape}")
+            t, h, w, c = frames.shape
+            window = torch.from_numpy(frames).view(t, h, w, c // 3, 3).permute(0, 3, 4, 1, 2).reshape(1, -1, 3, h, w)
+            changed = appearance_augment(window, config, generator)
+            back = changed.view(t, c // 3, 3, h, w).permute(0, 3, 4, 1, 2).reshape(t, h, w, c).numpy()
+            out.append(dataclasses.replace(tr, obs=np.ascontiguousarray(back)))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -658,9 +753,21 @@ def legacy_scores(scores: dict[str, Any], deterministic: bool) -> dict[str, Any]
 _PER_RUN_FIELDS = ("seeds", "first_seed")
 
 
+#: Settings added after result files were first written, at the value that means "as before":
+#: left out of the shared settings there, so that older files compare equal.
+_LATER_FIELDS: dict[str, Any] = {"dagger": None, "demo_augment": 0}
+
+
 def shared_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings of an experiment's config that runs splitting its seeds must share."""
-    return {k: v for k, v in config.items() if k not in _PER_RUN_FIELDS}
+    """The settings of an experiment's config that runs splitting its seeds must share
+    (settings added later left out at their "as before" value, :data:`_LATER_FIELDS`).
+
+    Example:
+        >>> shared_settings({"task": "MakeLine", "seeds": 5, "first_seed": 0, "dagger": None, "demo_augment": 2})
+        {'task': 'MakeLine', 'demo_augment': 2}
+    """
+    return {k: v for k, v in config.items()
+            if k not in _PER_RUN_FIELDS and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
 
 def merge_results(results: Sequence[BCResult]) -> BCResult:
@@ -786,8 +893,6 @@ def seed_settings(cfg: BCExperimentConfig) -> dict[str, Any]:
     JSON reads them back."""
     config = asdict(cfg)
     config["variants"] = list(cfg.eval_variants)  # None and the explicit list of all variants are one setting
-    if config.get("dagger") is None:
-        config.pop("dagger", None)  # BC: the settings of seed files written before DAgger existed
     if cfg.agent == "mint":
         from mint_rl.policies.interaction_network import InteractionNetworkConfig
 
