@@ -67,6 +67,12 @@ BASELINE_PRETRAINED: dict[str, PretrainedEntry] = {
         "Video Structure, K=25, 64x64, the CLEVRER-like generator's small preset",
         "video-structure",
     ),
+    "transporter-magical": PretrainedEntry(
+        "transporter-magical.safetensors",
+        "Transporter, K=25, 128x128 (resized from 96x96), allocentric MAGICAL frames from the scripted experts "
+        "of all three tasks (the BC comparison's baseline keypoints)",
+        "transporter",
+    ),
 }
 
 
