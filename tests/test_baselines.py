@@ -387,7 +387,7 @@ def test_train_script_refuses_options_of_another_method(tmp_path, capsys, argv, 
 
 def test_train_script_export_names_are_checked_per_method():
     module = _script("train_keypoints")
-    with pytest.raises(SystemExit, match=r"--export: expected one of \['transporter-clevrer-like'\] for --method transporter"):
+    with pytest.raises(SystemExit, match=r"--export: expected one of \['transporter-clevrer-like', 'transporter-magical'\] for --method transporter"):
         module.main(["--method", "transporter", "--preset", "clevrer", "--export", "clevrer-like"])
     with pytest.raises(SystemExit, match=r"--config: expected FIELD=VALUE with FIELD one of .*got 'colour=red'"):
         module.main(["--method", "transporter", "--preset", "clevrer", "--data", "generate:1", "--config", "colour=red",
