@@ -1,6 +1,7 @@
 """scripts/bc_magical.py and mint_rl.experiments.magical_bc: plumbing, formats and errors."""
 
 import importlib.util
+import itertools
 import json
 import re
 from pathlib import Path
@@ -819,7 +820,7 @@ def test_appearance_copies_permute_every_frame_of_an_episode_alike():
         np.testing.assert_array_equal(copy.acts, tr.acts)
         assert copy.infos == tr.infos and copy.terminal and copy.obs.dtype == np.uint8
         # one permutation for the whole episode and every stacked frame in it
-        found = [perm for perm in __import__("itertools").permutations(range(3))
+        found = [perm for perm in itertools.permutations(range(3))
                  if all(np.array_equal(copy.obs[..., 3 * k:3 * k + 3], frames[..., [3 * k + c for c in perm]])
                         for k in range(4))]
         assert len(found) == 1, "not one channel order for every frame and stacked frame"
@@ -830,7 +831,7 @@ def test_appearance_copies_permute_every_frame_of_an_episode_alike():
     lit = with_appearance_copies([tr], 1, seed=3)[1].obs  # default: brightness and contrast vary too
     assert lit.dtype == np.uint8 and not any(np.array_equal(lit, frames[..., [3 * (c // 3) + p for c in range(12)
                                                                              for p in [perm[c % 3]]]])
-                                             for perm in __import__("itertools").permutations(range(3)))
+                                             for perm in itertools.permutations(range(3)))
     with pytest.raises(ValueError, match=r"expected \(T, H, W, 3n\) uint8 frames"):
         with_appearance_copies([Trajectory(obs=frames[..., :4], acts=tr.acts, infos=None, terminal=True)], 1, 0)
 

@@ -426,42 +426,27 @@ def check_demo_file(cfg: BCExperimentConfig, path: Any, metadata: dict[str, Any]
 def build_demos(cfg: BCExperimentConfig, detector: Any, progress: bool = True) -> list[Any]:
     """The training demonstrations in the agent's observation format (with ``cfg.demo_augment``
     appearance-augmented copies of each, :func:`with_appearance_copies`)."""
-    from mint_rl.envs import load_human_demos, rollout_expert
-    from mint_rl.envs.demos import load_demo_set
+    from mint_rl.envs import rollout_expert
 
-    if cfg.demo_augment:
-        trajs = with_appearance_copies(_frame_demos(cfg, progress), cfg.demo_augment, cfg.demo_seed)
-        if cfg.agent == "mint":
-            return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
-        return trajs
-    if cfg.demos == "expert":
+    if cfg.demos == "expert" and not cfg.demo_augment:  # the agent's own env: keypoints from the wrapper
         env = make_env(cfg.task, cfg.demo_variant, cfg.agent, detector, cfg.history, orientation=cfg.orientation)
         try:
             return rollout_expert(env, cfg.n_demos, seed=cfg.demo_seed, progress=progress, action_noise=cfg.demo_noise)
         finally:
             env.close()
-    source = Path(cfg.human_dir if cfg.demos == "human" else cfg.demos)
-    if source.is_file() and source.suffix == ".npz":
-        demo_set = load_demo_set(source)
-        check_demo_file(cfg, source, demo_set.metadata, getattr(detector, "num_keypoints", None))
-        trajs = demo_set.trajectories[: cfg.n_demos]
-        first = np.asarray(trajs[0].obs)
-        if cfg.agent == "mint" and first.ndim == 4 and first.shape[-1] == 3 and first.dtype == np.uint8:
-            return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
-        return trajs
-    frame_stack = 4 if cfg.agent == "cnn" else 1
-    trajs = load_human_demos(source, cfg.task, view="allo", resolution=RESOLUTION, frame_stack=frame_stack,
-                             limit=cfg.n_demos, progress=progress)
-    if len(trajs) < cfg.n_demos:
-        raise ValueError(f"{source}: found {len(trajs)} {cfg.task} demos, fewer than n_demos={cfg.n_demos}")
-    if cfg.agent == "mint":
+    trajs = _frame_demos(cfg, detector, progress)
+    if cfg.demo_augment:
+        trajs = with_appearance_copies(trajs, cfg.demo_augment, cfg.demo_seed)
+    first = np.asarray(trajs[0].obs)
+    if cfg.agent == "mint" and first.ndim == 4 and first.shape[-1] == 3 and first.dtype == np.uint8:
         return frames_to_keypoint_trajectories(trajs, detector, cfg.history, orientation=cfg.orientation)
     return trajs
 
 
-def _frame_demos(cfg: BCExperimentConfig, progress: bool) -> list[Any]:
+def _frame_demos(cfg: BCExperimentConfig, detector: Any, progress: bool) -> list[Any]:
     """The ``n_demos`` demonstrations with frame observations: the allocentric view (MINT) or
-    ``-LoRes4A`` stacks (CNN), whatever their source (a demo file must hold frames)."""
+    ``-LoRes4A`` stacks (CNN), whatever their source; a demo file of keypoint observations is
+    returned as it is (refused with ``demo_augment``, which changes frames)."""
     from mint_rl.envs import load_human_demos, rollout_expert
     from mint_rl.envs.demos import load_demo_set
 
@@ -479,10 +464,10 @@ def _frame_demos(cfg: BCExperimentConfig, progress: bool) -> list[Any]:
     source = Path(cfg.human_dir if cfg.demos == "human" else cfg.demos)
     if source.is_file() and source.suffix == ".npz":
         demo_set = load_demo_set(source)
-        check_demo_file(cfg, source, demo_set.metadata)
+        check_demo_file(cfg, source, demo_set.metadata, getattr(detector, "num_keypoints", None))
         trajs = demo_set.trajectories[: cfg.n_demos]
         first = np.asarray(trajs[0].obs)
-        if first.dtype != np.uint8 or first.ndim != 4:
+        if cfg.demo_augment and (first.dtype != np.uint8 or first.ndim != 4):
             raise ValueError(f"{source}: demo_augment changes frames; the file holds {first.dtype} observations of "
                              f"shape {first.shape[1:]} (keypoints?), not uint8 frames")
         return trajs
