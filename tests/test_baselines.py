@@ -239,7 +239,7 @@ def test_a_checkpoint_of_one_method_loaded_as_another_fails_clearly(tmp_path):
         load_detector(paths["video-structure"], method="mint")
     with pytest.raises(ValueError, match="unknown keypoint method 'sift'"):
         load_detector(paths["mint"], method="sift")
-    with pytest.raises(ValueError, match="unknown pretrained detector 'no-such'; known names: 'magical', 'clevrer-like', 'clevrer-like-economical', "
+    with pytest.raises(ValueError, match="unknown pretrained detector 'no-such'; known names: 'magical', 'magical-recolour', 'clevrer-like', 'clevrer-like-economical', "
                                          "'transporter-clevrer-like'"):
         load_detector("no-such")
     assert isinstance(load_detector(paths["mint"]), MintDetector)

@@ -77,7 +77,7 @@ def test_missing_file_and_unknown_name(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="has no model.safetensors"):
         MintDetector.from_pretrained(tmp_path / "empty")
-    with pytest.raises(ValueError, match="unknown pretrained detector 'atari'; known names: 'magical', 'clevrer-like', 'clevrer-like-economical'"):
+    with pytest.raises(ValueError, match="unknown pretrained detector 'atari'; known names: 'magical', 'magical-recolour', 'clevrer-like', 'clevrer-like-economical'"):
         MintDetector.from_pretrained("atari")
 
 

@@ -8,7 +8,7 @@ the two registries, ``Transporter.from_pretrained(name)`` etc. their own).
 
 Example:
     >>> known_names()
-    ('magical', 'clevrer-like', 'clevrer-like-economical')
+    ('magical', 'magical-recolour', 'clevrer-like', 'clevrer-like-economical')
     >>> [n for n in known_detector_names() if n.endswith("clevrer-like")]
     ['clevrer-like', 'transporter-clevrer-like', 'transporter-modified-clevrer-like', 'video-structure-clevrer-like']
 """
@@ -37,6 +37,12 @@ PRETRAINED: dict[str, PretrainedEntry] = {
     "magical": PretrainedEntry(
         "magical.safetensors",
         "K=25, allocentric 96x96 MAGICAL frames from the scripted experts of all three tasks",
+    ),
+    "magical-recolour": PretrainedEntry(
+        "magical-recolour.safetensors",
+        "K=25, as 'magical', trained on recoloured windows (RGB channels permuted, brightness and contrast "
+        "+-20%, one draw per window); behaviour cloning on it scores lower than on 'magical' (docs/results.md), "
+        "shipped to reproduce that row",
     ),
     "clevrer-like": PretrainedEntry(
         "clevrer-like.safetensors",
@@ -132,7 +138,7 @@ def resolve(name: str) -> Path:
         >>> resolve("no-such-model")
         Traceback (most recent call last):
         ...
-        ValueError: unknown pretrained detector 'no-such-model'; known names: 'magical', 'clevrer-like', 'clevrer-like-economical'
+        ValueError: unknown pretrained detector 'no-such-model'; known names: 'magical', 'magical-recolour', 'clevrer-like', 'clevrer-like-economical'
     """
     if name not in PRETRAINED:
         known = ", ".join(repr(n) for n in PRETRAINED)
