@@ -252,7 +252,7 @@ def test_magical_env_passes_checkers():
 def test_shipped_detectors_load_and_default_wrapper_works():
     from mint_rl.pretrained import available_names
 
-    assert set(available_names()) == {"magical", "clevrer-like", "clevrer-like-economical"}
+    assert set(available_names()) == {"magical", "magical-recolour", "clevrer-like", "clevrer-like-economical"}
     magical = MintDetector.from_pretrained("magical")
     assert magical.config.image_size == (96, 96) and magical.num_keypoints == 25
     assert sum(p.numel() for p in magical.parameters()) == 58_725
