@@ -4,6 +4,8 @@
 //   softargmax_head       the last layer: rim add + LeakyReLU + sign + soft-argmax + status,
 //                         straight from the phase-stacked convolution output (SoftArgmaxHead)
 //   rim_lrelu_interleave  a hidden transposed layer: rim add + LeakyReLU + depth_to_space + crop
+//   area_downsample       uint8 frames shrunk by integer factors (box mean), the numbers of
+//                         OpenCV's INTER_AREA: what the wrappers do before the detector
 //
 // Each replaces several torch passes over a channels-last float32 tensor (index_add_,
 // leaky_relu_, copies, amax, exp_, matmul) by one read of it. The arithmetic is the one of the
@@ -446,6 +448,92 @@ at::Tensor rim_lrelu_interleave(const at::Tensor& v, const at::Tensor& rim_index
 }
 
 
+// --------------------------------------------------------------------------------------------
+// area_downsample
+// --------------------------------------------------------------------------------------------
+//
+// uint8 frames (N, H, W, C), any strides, shrunk by integer factors f_y = H / h, f_x = W / w
+// to contiguous (N, h, w, C) uint8:
+//
+//     out[n, i, j, c] = round(S / (f_y f_x)),  S = sum of frames[n, f_y i + a, f_x j + b, c]
+//                                                 over a < f_y, b < f_x,
+//
+// rounded as OpenCV's cv2.resize(..., INTER_AREA) rounds for integer factors (it has a fast
+// path for them): half up, (S + 2) >> 2, for exactly 2 x 2; otherwise S times the float32
+// 1 / (f_y f_x), rounded to nearest even. tests/test_inference.py checks equality with cv2 for
+// several factors. One output row sums its f_y input rows into an int32 row, then f_x
+// neighbours per channel.
+
+MINT_SIMD_CLONES
+void add_row_u8(const uint8_t* src, int64_t count, int32_t* acc) {
+#pragma omp simd
+  for (int64_t k = 0; k < count; ++k) acc[k] += src[k];
+}
+
+// sums[m] = sum over b < fx of acc[first[m] + b C], for the M = w C outputs of one row
+MINT_SIMD_CLONES
+void sum_blocks(const int32_t* acc, const int32_t* first, int64_t M, int64_t fx, int64_t C, int32_t* sums) {
+#pragma omp simd
+  for (int64_t m = 0; m < M; ++m) sums[m] = acc[first[m]];
+  for (int64_t b = 1; b < fx; ++b) {
+    const int32_t* shifted = acc + b * C;
+#pragma omp simd
+    for (int64_t m = 0; m < M; ++m) sums[m] += shifted[first[m]];
+  }
+}
+
+MINT_SIMD_CLONES
+void round_means(const int32_t* sums, int64_t M, float scale, bool half_up, uint8_t* out) {
+  if (half_up) {
+#pragma omp simd
+    for (int64_t m = 0; m < M; ++m) out[m] = static_cast<uint8_t>((sums[m] + 2) >> 2);
+  } else {
+    // The float32 product sum * scale, as cv2 forms it: exact in double (24-bit factors), then
+    // rounded to float, so that the compiler cannot fuse it with the add below (an FMA skips that
+    // rounding and changes ties). 0 <= mean <= 255: adding and removing 2^23 then rounds to the
+    // nearest integer, ties to even (the default rounding mode), without a call into libm.
+    const double scale64 = scale;
+#pragma omp simd
+    for (int64_t m = 0; m < M; ++m) {
+      const float mean = static_cast<float>(static_cast<double>(sums[m]) * scale64);
+      out[m] = static_cast<uint8_t>(static_cast<int32_t>((mean + 0x1p23f) - 0x1p23f));
+    }
+  }
+}
+
+at::Tensor area_downsample(const at::Tensor& frames, int64_t h, int64_t w) {
+  constexpr const char* op = "area_downsample";
+  TORCH_CHECK_VALUE(frames.dim() == 4, op, ": expected (N, H, W, C) frames, got ", frames.dim(), " dims ",
+                    frames.sizes());
+  TORCH_CHECK_VALUE(frames.device().is_cpu(), op, ": expected frames on the CPU, got ", frames.device());
+  TORCH_CHECK_VALUE(frames.scalar_type() == at::kByte, op, ": expected uint8 frames, got ", frames.scalar_type());
+  const int64_t N = frames.size(0), H = frames.size(1), W = frames.size(2), C = frames.size(3);
+  TORCH_CHECK_VALUE(h >= 1 && w >= 1 && H % h == 0 && W % w == 0, op, ": expected an output size that divides the ",
+                    H, " x ", W, " frames, got ", h, " x ", w);
+  // W C bytes per input row, read in place when its pixels and channels are contiguous
+  at::Tensor in = frames.stride(3) == 1 && frames.stride(2) == C ? frames : frames.contiguous();
+  const int64_t fy = H / h, fx = W / w, M = w * C;
+  const int64_t s_n = in.stride(0), s_h = in.stride(1);
+  at::Tensor out = at::empty({N, h, w, C}, frames.options().memory_format(at::MemoryFormat::Contiguous));
+  const uint8_t* src = in.data_ptr<uint8_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  const float scale = 1.0f / static_cast<float>(fy * fx);
+  const bool half_up = fy == 2 && fx == 2;
+  std::vector<int32_t> first(M);  // output m = j C + c starts its block at input column j fx, channel c
+  for (int64_t m = 0; m < M; ++m) first[m] = static_cast<int32_t>((m / C) * fx * C + m % C);
+  at::parallel_for(0, N * h, 8, [&](int64_t begin, int64_t end) {
+    std::vector<int32_t> acc(W * C), sums(M);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / h, i = task % h;
+      std::fill(acc.begin(), acc.end(), 0);
+      for (int64_t a = 0; a < fy; ++a) add_row_u8(src + n * s_n + (i * fy + a) * s_h, W * C, acc.data());
+      sum_blocks(acc.data(), first.data(), M, fx, C, sums.data());
+      round_means(sums.data(), M, scale, half_up, dst + (n * h + i) * M);
+    }
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(mint_rl_inference, m) {
@@ -456,9 +544,11 @@ TORCH_LIBRARY(mint_rl_inference, m) {
   m.def(
       "rim_lrelu_interleave(Tensor v, Tensor rim_index, Tensor rim_delta, float slope, int s_h, int s_w, "
       "int row_start, int row_stop, int col_start, int col_stop) -> Tensor");
+  m.def("area_downsample(Tensor frames, int h, int w) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(mint_rl_inference, CPU, m) {
   m.impl("softargmax_head", &softargmax_head);
   m.impl("rim_lrelu_interleave", &rim_lrelu_interleave);
+  m.impl("area_downsample", &area_downsample);
 }

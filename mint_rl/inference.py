@@ -61,6 +61,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -72,6 +73,7 @@ __all__ = [
     "InferenceDetector",
     "InferenceOutput",
     "BiasMap",
+    "area_downsample",
     "SoftArgmaxHead",
     "batchnorm_affine",
     "compiled_kernels",
@@ -107,6 +109,42 @@ def compiled_kernels():
                 ops = None
         _KERNELS.append(ops)
     return _KERNELS[0]
+
+
+def area_downsample(frames: Tensor, size: Sequence[int]) -> Tensor:
+    """uint8 ``(N, H, W, C)`` frames shrunk by integer factors to ``size = (h, w)``: each pixel the
+    mean of its ``(H / h) x (W / w)`` block, rounded to uint8 exactly as OpenCV's
+    ``cv2.resize(..., interpolation=cv2.INTER_AREA)`` rounds it (half up for 2 x 2 blocks, else
+    to nearest even after a float32 multiply by the block's reciprocal).
+
+    The wrappers shrink every rendered frame to the detector's input with it: the fused kernel of
+    ``mint_rl._C`` reads the frame once (any strides, e.g. the newest frame of a channel stack);
+    without it, cv2 computes the same numbers.
+
+    Raises:
+        ValueError: not uint8 ``(N, H, W, C)`` on the CPU, or ``size`` does not divide ``(H, W)``.
+
+    Example:
+        >>> frames = torch.arange(16, dtype=torch.uint8).reshape(1, 4, 4, 1)
+        >>> area_downsample(frames, (2, 2))[0, ..., 0].tolist()  # means 2.5, 4.5, 10.5, 12.5, half up
+        [[3, 5], [11, 13]]
+    """
+    h, w = (int(v) for v in size)
+    if not isinstance(frames, Tensor) or frames.ndim != 4 or frames.dtype != torch.uint8 or frames.device.type != "cpu":
+        got = (f"{frames.dtype} {tuple(frames.shape)} on {frames.device}" if isinstance(frames, Tensor)
+               else type(frames).__name__)
+        raise ValueError(f"area_downsample: expected a uint8 (N, H, W, C) CPU tensor, got {got}")
+    n, height, width, channels = frames.shape
+    if h < 1 or w < 1 or height % h or width % w:
+        raise ValueError(f"area_downsample: expected an output size that divides the {height} x {width} frames, "
+                         f"got {h} x {w}")
+    ops = compiled_kernels()
+    if ops is not None:
+        return ops.area_downsample(frames, h, w)
+    import cv2
+
+    out = [cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=cv2.INTER_AREA) for f in frames.numpy()]
+    return torch.from_numpy(np.stack(out).reshape(n, h, w, channels))
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:

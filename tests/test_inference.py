@@ -373,6 +373,43 @@ def test_compiled_kernels_refuse_bad_input():
         ops.rim_lrelu_interleave(v, last.bias.index, last.bias.delta, 0.01, 2, 2, 0, 10 ** 4, 0, 4)
 
 
+@pytest.mark.parametrize("factors", [(2, 2), (3, 3), (4, 4), (5, 5), (6, 6), (8, 8), (2, 4), (4, 1), (1, 1), (7, 3)])
+def test_area_downsample_equals_cv2_inter_area(factors, kernels):
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(sum(factors))
+    fy, fx = factors
+    for channels in (1, 3, 4):
+        h, w = 11, 13
+        frames = rng.integers(0, 256, (2, h * fy, w * fx, channels), dtype=np.uint8)
+        # ties (block sums at .5) are where the rounding rules differ: put some in on purpose
+        frames[:, :fy, :fx] = 0
+        frames[:, 0, 0] = fy * fx // 2 if fy * fx % 2 == 0 else 0
+        ref = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA).reshape(h, w, channels) for f in frames])
+        got = inference.area_downsample(torch.from_numpy(frames), (h, w))
+        assert got.dtype == torch.uint8 and got.shape == (2, h, w, channels)
+        np.testing.assert_array_equal(got.numpy(), ref)
+
+
+def test_area_downsample_reads_strided_frames_and_refuses_bad_input():
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 256, (3, 384, 384, 12), dtype=np.uint8)  # MAGICAL's -LoRes4A-like channel stack
+    newest = torch.from_numpy(stack)[..., -3:]
+    assert not newest.is_contiguous()
+    expect = stack[..., -3:].reshape(3, 96, 4, 96, 4, 3).astype(np.float64).mean(axis=(2, 4))
+    got = inference.area_downsample(newest, (96, 96)).numpy()
+    assert np.abs(got - expect).max() <= 0.5  # the block mean, rounded
+    np.testing.assert_array_equal(got, inference.area_downsample(newest.contiguous(), (96, 96)).numpy())
+    with pytest.raises(ValueError, match="divides the 384 x 384 frames, got 100 x 96"):
+        inference.area_downsample(newest, (100, 96))
+    with pytest.raises(ValueError, match=r"expected a uint8 \(N, H, W, C\) CPU tensor, got torch.float32"):
+        inference.area_downsample(newest.float(), (96, 96))
+    with pytest.raises(ValueError, match="got ndarray"):
+        inference.area_downsample(stack, (96, 96))
+    if compiled_kernels() is not None:  # the kernel checks for itself too
+        with pytest.raises(ValueError, match="expected uint8 frames"):
+            compiled_kernels().area_downsample(newest.float(), 96, 96)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_inference_path_on_cuda_equals_cpu_forward():
