@@ -31,6 +31,7 @@ the ``magical`` preset (58,725 parameters, 96x96 input). The last line is machin
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -197,14 +198,25 @@ def path_differences(device: torch.device) -> dict:
     return out
 
 
+def cv2_resize(frames: np.ndarray, size: tuple) -> np.ndarray:
+    """What the wrappers did before :func:`mint_rl.inference.area_downsample`: cv2, frame by frame."""
+    import cv2
+
+    h, w = size
+    return np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+
+
 def wrapped_over_raw(detector: MintDetector, device: torch.device, args) -> dict:
-    """Seconds per step: raw env, wrapped with the inference path, wrapped with forward; one thread, interleaved."""
+    """Seconds per step, one thread, interleaved: raw env; wrapped with the inference path; the same
+    with frames shrunk by cv2 instead of :func:`mint_rl.inference.area_downsample`; wrapped with forward."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     envs = {"raw": gym.make(args.env),
             "inference": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device),
+            "cv2 resize": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device),
             "forward": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device)}
     envs["forward"].encoder.inference = None  # KeypointEncoder: None runs detector.forward
+    envs["cv2 resize"].encoder.resize = functools.partial(cv2_resize, size=tuple(detector.config.image_size))
     times = {name: [] for name in envs}
     for e in envs.values():
         e.reset(seed=0)
@@ -260,7 +272,10 @@ def compare_paths(detector: MintDetector, device: torch.device, args, n_params: 
     print(f"wrapped/raw steps/s, 1 thread: raw {1 / raw:.1f} steps/s; inference path {1 / steps['inference']:.1f} steps/s "
           f"= {raw / steps['inference']:.3f} x raw (target >= 0.6); forward {1 / steps['forward']:.1f} steps/s "
           f"= {raw / steps['forward']:.3f} x raw  [{args.env}]")
+    print(f"  the inference path with frames shrunk by cv2 (the wrappers before area_downsample): "
+          f"{1 / steps['cv2 resize']:.1f} steps/s = {raw / steps['cv2 resize']:.3f} x raw")
     line["wrapped_over_raw"] = f"{raw / steps['inference']:.3f}"
+    line["wrapped_over_raw_cv2_resize"] = f"{raw / steps['cv2 resize']:.3f}"
     line["wrapped_over_raw_forward"] = f"{raw / steps['forward']:.3f}"
     print("largest |inference path - forward| on real frames (shipped detectors; keypoints in normalised units):")
     for name, d in diffs.items():

@@ -217,19 +217,22 @@ class KeypointEncoder:
             check_frames(torch.from_numpy(frames), "KeypointEncoder")
             frames = frames.astype(np.float32, copy=False)
         frames = self.resize(frames)
+        rows = np.empty((len(frames), self.num_keypoints, self.num_features), np.float32)
         with torch.inference_mode():
             # (N, H, W, C) permuted to (N, C, H, W) is channels-last memory: what the inference path wants
             x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2)
             step = self.chunk_size or len(x)
-            rows = []
             for i in range(0, len(x), step):
-                chunk = x[i : i + step]
+                # the rows are filled as numpy arrays: a frame's few torch glue ops cost as much
+                # as its resize on the project's CPU
+                chunk, out = x[i : i + step], rows[i : i + step]
                 keypoints, status = self.detect(chunk)
-                parts = [keypoints.clamp(-1.0, 1.0), status.unsqueeze(-1)]
+                out[..., :2] = keypoints.cpu().numpy()
+                out[..., 2] = status.cpu().numpy()
                 if self.orientation:
-                    parts.append(intensity_centroid(chunk, parts[0], self.orientation_radius))
-                rows.append(torch.cat(parts, dim=-1))
-            return torch.cat(rows).float().clamp_(-1.0, 1.0).cpu().numpy()
+                    keypoints = keypoints.clamp(-1.0, 1.0)
+                    out[..., 3:] = intensity_centroid(chunk, keypoints, self.orientation_radius).cpu().numpy()
+        return np.clip(rows, -1.0, 1.0, out=rows)
 
     def encode(self, observations: Any, batched: bool) -> np.ndarray:
         """Observation(s) -> ``(N, K, F)`` keypoints."""
