@@ -74,6 +74,7 @@ __all__ = [
     "InferenceOutput",
     "BiasMap",
     "area_downsample",
+    "resize_area",
     "SoftArgmaxHead",
     "batchnorm_affine",
     "compiled_kernels",
@@ -145,6 +146,35 @@ def area_downsample(frames: Tensor, size: Sequence[int]) -> Tensor:
 
     out = [cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=cv2.INTER_AREA) for f in frames.numpy()]
     return torch.from_numpy(np.stack(out).reshape(n, h, w, channels))
+
+
+def resize_area(frames: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """uint8 frames ``(H, W, C)`` or ``(N, H, W, C)`` resized to ``size = (h, w)`` with OpenCV's
+    ``INTER_AREA`` numbers: by :func:`area_downsample` when ``size`` divides the frame (MAGICAL's
+    384x384 renders to 96x96), else by ``cv2.resize``. The wrappers and the MAGICAL envs resize
+    with it.
+
+    Example:
+        >>> resize_area(np.full((8, 8, 3), 7, np.uint8), (2, 2)).shape
+        (2, 2, 3)
+    """
+    h, w = (int(v) for v in size)
+    single = frames.ndim == 3
+    batch = frames[None] if single else frames
+    if batch.ndim != 4:
+        raise ValueError(f"resize_area: expected (H, W, C) or (N, H, W, C) frames, got shape {frames.shape}")
+    if batch.shape[1:3] == (h, w):
+        out = batch
+    elif (batch.dtype == np.uint8 and batch.shape[1] % h == 0 and batch.shape[2] % w == 0
+          and batch.flags.writeable and min(batch.strides) >= 0):  # what torch.from_numpy takes as is
+        out = area_downsample(torch.from_numpy(batch), (h, w)).numpy()
+    else:
+        import cv2
+
+        interp = cv2.INTER_AREA if batch.shape[1] >= h and batch.shape[2] >= w else cv2.INTER_LINEAR
+        out = np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp).reshape(h, w, -1)
+                        for f in batch])
+    return out[0] if single else out
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:

@@ -147,6 +147,21 @@ def test_render_rgb_array(close_after):
     assert frame.shape == (384, 384, 3) and frame.dtype == np.uint8
 
 
+@pytest.mark.parametrize("resolution", [96, 100])
+def test_shrunk_observation_is_cv2_inter_area_of_the_native_frame(resolution, close_after):
+    """96 divides the 384x384 render (the fused area_downsample), 100 does not (cv2): the same numbers."""
+    cv2 = pytest.importorskip("cv2")
+    env = gymnasium.make("magical/MoveToCorner-TestJitter-v0", view="allo", resolution=resolution,
+                         render_mode="rgb_array")
+    close_after(env)
+    obs, _ = env.reset(seed=3)
+    for _ in range(3):
+        ref = cv2.resize(env.render(), (resolution, resolution), interpolation=cv2.INTER_AREA)
+        assert obs.shape == (resolution, resolution, 3) and obs.dtype == np.uint8
+        np.testing.assert_array_equal(obs, ref)
+        obs = env.step(3)[0]
+
+
 def test_object_positions_px_match_rendered_colours(close_after):
     from magical.style import COLOURS_RGB
 

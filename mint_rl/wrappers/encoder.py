@@ -21,7 +21,7 @@ from gymnasium import spaces
 from torch import nn
 
 from mint_rl.detectors import load_detector as load_any_detector
-from mint_rl.inference import area_downsample
+from mint_rl.inference import resize_area
 from mint_rl.models import MintDetector
 from mint_rl.ops import check_frames
 from mint_rl.wrappers.orientation import ORIENTATION_RADIUS, intensity_centroid
@@ -180,21 +180,10 @@ class KeypointEncoder:
         return x[..., -3:]
 
     def resize(self, frames: np.ndarray) -> np.ndarray:
-        """Resize ``(N, H, W, 3)`` frames to the detector's input size (area down, bilinear up).
-
-        uint8 frames shrunk by integer factors (MAGICAL's 384x384 renders to 96x96) go through
-        :func:`mint_rl.inference.area_downsample`: cv2's ``INTER_AREA`` numbers, one pass.
-        """
-        h, w = self.size
-        if frames.shape[1:3] == (h, w):
-            return frames
-        if (frames.dtype == np.uint8 and frames.shape[1] % h == 0 and frames.shape[2] % w == 0
-                and frames.flags.writeable and min(frames.strides) >= 0):  # what torch.from_numpy takes as is
-            return area_downsample(torch.from_numpy(frames), (h, w)).numpy()
-        import cv2
-
-        interp = cv2.INTER_AREA if frames.shape[1] >= h and frames.shape[2] >= w else cv2.INTER_LINEAR
-        return np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp) for f in frames])
+        """Resize ``(N, H, W, 3)`` frames to the detector's input size (area down, bilinear up):
+        :func:`mint_rl.inference.resize_area`, one pass for integer factors such as MAGICAL's
+        384x384 renders to 96x96."""
+        return resize_area(frames, self.size)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """``(N, H, W, C)`` frames (any size) -> ``(N, K, F)`` float32 ``(x, y, status[, ox, oy])``.
