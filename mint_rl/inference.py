@@ -135,17 +135,23 @@ def area_downsample(frames: Tensor, size: Sequence[int]) -> Tensor:
         got = (f"{frames.dtype} {tuple(frames.shape)} on {frames.device}" if isinstance(frames, Tensor)
                else type(frames).__name__)
         raise ValueError(f"area_downsample: expected a uint8 (N, H, W, C) CPU tensor, got {got}")
-    n, height, width, channels = frames.shape
+    height, width = frames.shape[1:3]
     if h < 1 or w < 1 or height % h or width % w:
         raise ValueError(f"area_downsample: expected an output size that divides the {height} x {width} frames, "
                          f"got {h} x {w}")
     ops = compiled_kernels()
     if ops is not None:
         return ops.area_downsample(frames, h, w)
+    return torch.from_numpy(_cv2_resize(frames.numpy(), h, w))
+
+
+def _cv2_resize(frames: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``(N, H, W, C)`` frames through ``cv2.resize`` one by one: ``INTER_AREA`` down, ``INTER_LINEAR`` up."""
     import cv2
 
-    out = [cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=cv2.INTER_AREA) for f in frames.numpy()]
-    return torch.from_numpy(np.stack(out).reshape(n, h, w, channels))
+    interp = cv2.INTER_AREA if frames.shape[1] >= h and frames.shape[2] >= w else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp).reshape(h, w, -1)
+                     for f in frames])
 
 
 def resize_area(frames: np.ndarray, size: Sequence[int]) -> np.ndarray:
@@ -169,11 +175,7 @@ def resize_area(frames: np.ndarray, size: Sequence[int]) -> np.ndarray:
           and batch.flags.writeable and min(batch.strides) >= 0):  # what torch.from_numpy takes as is
         out = area_downsample(torch.from_numpy(batch), (h, w)).numpy()
     else:
-        import cv2
-
-        interp = cv2.INTER_AREA if batch.shape[1] >= h and batch.shape[2] >= w else cv2.INTER_LINEAR
-        out = np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp).reshape(h, w, -1)
-                        for f in batch])
+        out = _cv2_resize(batch, h, w)
     return out[0] if single else out
 
 
