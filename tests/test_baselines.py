@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from mint_rl.baselines import (
 )
 from mint_rl.baselines.common import conv_geometry, map_to_image_affine
 from mint_rl.baselines.transporter import ENCODER_LAYERS
-from mint_rl.checkpoint import CheckpointError
+from mint_rl.checkpoint import CheckpointError, load_checkpoint
 from mint_rl.data import Clip
 from mint_rl.detectors import load_detector
 from mint_rl.models import DetectorConfig, DetectorOutput, MintDetector
@@ -221,6 +222,43 @@ def test_checkpoint_round_trip_and_loader(tmp_path, method):
         type(det).from_pretrained(tmp_path / "one.safetensors", num_keypoints=25)
 
 
+@pytest.mark.parametrize("method", BASELINE_METHODS)
+def test_keypoint_only_checkpoint_detects_as_the_full_one_and_refuses_training(tmp_path, method):
+    det = small(method)
+    det.training_loss(_windows(2, 4), torch.Generator().manual_seed(0))[0].backward()
+    det.eval()
+    full = det.save_pretrained(tmp_path / "full.safetensors", extra={"step": 3})
+    part = det.save_pretrained(tmp_path / "kp.safetensors", extra={"step": 3}, keypoints_only=True)
+    assert part.stat().st_size < full.stat().st_size
+    ckpt = load_checkpoint(part)
+    # only the modules forward reads: the decoder / feature extractor / refiner are left out
+    assert {k.split(".")[0] for k in ckpt.state_dict} == set(type(det).KEYPOINT_MODULES)
+    assert set(ckpt.state_dict) < set(det.state_dict())
+    assert ckpt.extra == {"step": 3, "method": method, "keypoints_only": True}
+    loaded = load_detector(part, method=method)
+    assert loaded.keypoints_only and not load_detector(full).keypoints_only
+    frames = _windows(2, 3)
+    with torch.no_grad():
+        a, b = det(frames), loaded(frames)
+    assert torch.equal(a.keypoints, b.keypoints) and torch.equal(a.status, b.status)
+    with pytest.raises(ValueError, match="keypoint-only checkpoint.*cannot reconstruct or train|can detect keypoints but not"):
+        loaded.training_loss(_windows(2, 4), torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="pass keypoints_only=True"):
+        loaded.save_pretrained(tmp_path / "again.safetensors")
+    loaded.save_pretrained(tmp_path / "again.safetensors", keypoints_only=True)
+    # a keypoint-only file with a tensor missing is refused with what is missing
+    from safetensors.torch import save_file
+
+    tensors = dict(ckpt.state_dict)
+    dropped = sorted(tensors)[0]
+    del tensors[dropped]
+    meta = {"format": det.CHECKPOINT_FORMAT, "format_version": "1", "mint_rl_version": "0",
+            "config": json.dumps(det.config.to_dict()), "extra": json.dumps(ckpt.extra)}
+    save_file(tensors, str(tmp_path / "broken.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match=f"keypoint-only checkpoint \\(missing \\['{re.escape(dropped)}'\\]"):
+        load_detector(tmp_path / "broken.safetensors")
+
+
 def test_a_checkpoint_of_one_method_loaded_as_another_fails_clearly(tmp_path):
     paths = {m: small(m).save_pretrained(tmp_path / f"{m}.safetensors") for m in BASELINE_METHODS}
     paths["mint"] = MintDetector(DetectorConfig.for_image(32, 32, num_keypoints=4)).save_pretrained(tmp_path / "mint.safetensors")
@@ -357,12 +395,24 @@ def _script(name: str):
 
 
 @pytest.mark.parametrize("script", ["train_keypoints", "train_mint"])
-def test_train_script_takes_a_method(tmp_path, capsys, script):
+def test_train_script_takes_a_method(tmp_path, capsys, monkeypatch, script):
+    from mint_rl import pretrained
+
     out = tmp_path / "run"
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", shipped)  # --export writes here, not into the package
     argv = ["--method", "video-structure", "--preset", "clevrer", "--data", "generate:1", "--eval-data", "generate:1:small:7",
             "--steps", "1", "--batch-size", "2", "--window", "3", "--num-keypoints", "3", "--config", "initial_filters=4",
-            "--config", "image_size=16x16", "--out", str(out), "--no-progress"]
+            "--config", "image_size=16x16", "--out", str(out), "--no-progress", "--export", "video-structure-clevrer-like"]
     assert _script(script).main(argv) == 0
+    # the exported file holds the keypoint path only and detects exactly as the trainer's full checkpoint
+    exported = load_detector(shipped / "video-structure-clevrer-like.safetensors")
+    assert exported.keypoints_only and load_checkpoint(shipped / "video-structure-clevrer-like.safetensors").extra["step"] == 1
+    with torch.no_grad():
+        frames = _windows(1, 2)
+        a, b = load_detector(out / "detector.safetensors")(frames), exported(frames)
+    assert torch.equal(a.keypoints, b.keypoints) and torch.equal(a.status, b.status)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].startswith("steps=1 ") and lines[-1].startswith("DOP=")
     det = load_detector(out / "detector.safetensors", method="video-structure")

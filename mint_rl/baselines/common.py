@@ -242,11 +242,52 @@ class BaselineDetector(nn.Module):
         """The method name (``"transporter"``, ``"transporter-modified"``, ``"video-structure"``)."""
         raise NotImplementedError
 
-    def save_pretrained(self, path: str | os.PathLike, *, extra: dict | None = None) -> Path:
-        """Weights (safetensors) and config (JSON, with ``method``) to ``path``; see :mod:`mint_rl.checkpoint`."""
+    #: top-level submodules that :meth:`forward` uses (the keypoint path); the rest (decoder,
+    #: feature transport, refiner) only serve the reconstruction loss during training.
+    KEYPOINT_MODULES: ClassVar[tuple[str, ...]] = ()
+
+    #: True for a detector loaded from a keypoint-only checkpoint: it detects, but cannot be trained.
+    keypoints_only: bool = False
+
+    def keypoint_state_dict(self) -> dict[str, torch.Tensor]:
+        """The entries of :meth:`state_dict` that :meth:`forward` reads (``KEYPOINT_MODULES``).
+
+        Example:
+            >>> from mint_rl.baselines import VideoStructure, VideoStructureConfig
+            >>> vs = VideoStructure(VideoStructureConfig(num_keypoints=2, initial_filters=2, image_size=(16, 16)))
+            >>> sorted({k.split(".")[0] for k in vs.keypoint_state_dict()})
+            ['encoder', 'heatmap_head']
+        """
+        return {k: v for k, v in self.state_dict().items() if k.split(".", 1)[0] in self.KEYPOINT_MODULES}
+
+    def save_pretrained(self, path: str | os.PathLike, *, extra: dict | None = None,
+                        keypoints_only: bool = False) -> Path:
+        """Weights (safetensors) and config (JSON, with ``method``) to ``path``; see :mod:`mint_rl.checkpoint`.
+
+        ``keypoints_only=True`` writes only :meth:`keypoint_state_dict` (and ``"keypoints_only":
+        true`` in the checkpoint's ``extra``): a smaller file that detects exactly as the full one
+        (:meth:`forward` reads nothing else) but cannot resume training (no decoder / refiner).
+        """
         extra = {**(extra or {}), "method": self.method}
-        return save_checkpoint(path, self.state_dict(), format=self.CHECKPOINT_FORMAT,
-                               config=self.config.to_dict(), extra=extra)
+        state = self.state_dict()
+        if keypoints_only:
+            if not self.KEYPOINT_MODULES:
+                raise ValueError(f"{type(self).__name__}: no KEYPOINT_MODULES declared, cannot save keypoints only")
+            state = self.keypoint_state_dict()
+            extra["keypoints_only"] = True
+        elif self.keypoints_only:
+            raise ValueError(f"{type(self).__name__}.save_pretrained: this detector was loaded from a keypoint-only "
+                             "checkpoint and has no trained reconstruction weights; pass keypoints_only=True")
+        return save_checkpoint(path, state, format=self.CHECKPOINT_FORMAT, config=self.config.to_dict(), extra=extra)
+
+    def _check_trainable(self, where: str) -> None:
+        """Refuse the reconstruction path of a detector loaded from a keypoint-only checkpoint."""
+        if self.keypoints_only:
+            raise ValueError(
+                f"{type(self).__name__}.{where}: this detector was loaded from a keypoint-only checkpoint "
+                f"(only {', '.join(self.KEYPOINT_MODULES)}); its reconstruction weights are not in the file, so "
+                "it can detect keypoints but not reconstruct or train; train from a full checkpoint "
+                "(the trainer's detector.safetensors) instead")
 
     @classmethod
     def from_pretrained(
@@ -286,15 +327,19 @@ class BaselineDetector(nn.Module):
             raise CheckpointError(f"{path}: checkpoint was made for image_size (height, width)={tuple(config.image_size)} "
                                   f"but image_size={tuple(image_size)} was requested")
         model = cls(config)
-        expected, got = model.state_dict(), ckpt.state_dict
+        keypoints_only = bool(ckpt.extra.get("keypoints_only", False))
+        expected, got = (model.keypoint_state_dict() if keypoints_only else model.state_dict()), ckpt.state_dict
         missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
         if missing or unexpected:
-            raise CheckpointError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})")
+            what = "keypoint-only checkpoint" if keypoints_only else "config"
+            raise CheckpointError(f"{path}: weights do not match the {what} (missing {missing[:5]}, unexpected {unexpected[:5]})")
         for key, tensor in expected.items():
             if tuple(got[key].shape) != tuple(tensor.shape):
                 raise CheckpointError(f"{path}: tensor {key!r} has shape {tuple(got[key].shape)}, expected "
                                       f"{tuple(tensor.shape)} for the config in the checkpoint")
-        model.load_state_dict(got, strict=True)
+        model.load_state_dict(got, strict=not keypoints_only)
+        if keypoints_only:
+            model.keypoints_only = True
         return model.eval()
 
     def _check_inference_ready(self) -> None:

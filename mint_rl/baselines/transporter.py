@@ -243,6 +243,7 @@ class Transporter(BaselineDetector):
 
     CHECKPOINT_FORMAT = CHECKPOINT_FORMAT
     CONFIG_CLASS = TransporterConfig
+    KEYPOINT_MODULES = ("keynet",)
 
     def __init__(self, config: Optional[TransporterConfig] = None, **overrides: Any) -> None:
         super().__init__()
@@ -307,6 +308,7 @@ class Transporter(BaselineDetector):
         Returns:
             ``(reconstruction, target)`` both ``(N, C, h, w)`` at ``image_size`` on the ``x/255 - 0.5`` scale.
         """
+        self._check_trainable("reconstruct")
         n = source.shape[0]
         x = prepare_frames(torch.cat([source, target]), self.config.image_size)
         feats = self.features(x)
@@ -341,6 +343,7 @@ class Transporter(BaselineDetector):
             target and reconstruction on the ``x/255 - 0.5`` scale (for logging).
         """
         check_baseline_frames(frames, self.config.in_channels, "Transporter.training_loss")
+        self._check_trainable("training_loss")
         if frames.ndim != 5 or frames.shape[1] < 2:
             raise ValueError(f"Transporter.training_loss: expected (B, T >= 2, C, H, W) windows, got {tuple(frames.shape)}")
         src, tgt = sample_frame_pairs(frames.shape[0], frames.shape[1], generator)

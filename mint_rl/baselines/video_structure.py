@@ -327,6 +327,7 @@ class VideoStructure(BaselineDetector):
 
     CHECKPOINT_FORMAT = CHECKPOINT_FORMAT
     CONFIG_CLASS = VideoStructureConfig
+    KEYPOINT_MODULES = ("encoder", "heatmap_head")
 
     def __init__(self, config: Optional[VideoStructureConfig] = None, **overrides: Any) -> None:
         super().__init__()
@@ -381,6 +382,7 @@ class VideoStructure(BaselineDetector):
             dict with ``reconstruction`` and ``target`` ``(B, T, C, h, w)`` (``x/255 - 0.5``),
             ``keypoints`` ``(B, T, K, 2)`` on the heatmap grid, ``intensity`` and ``mu`` ``(B, T, K)``.
         """
+        self._check_trainable("reconstruct")
         b, t = frames.shape[:2]
         x = prepare_frames(frames.reshape(b * t, *frames.shape[2:]), self.config.image_size)
         _, keypoints, intensity, mu = self.detect(x)
@@ -412,6 +414,7 @@ class VideoStructure(BaselineDetector):
             ``images`` ``(B, 2, C, h, w)``: the last frame and its reconstruction (for logging).
         """
         check_baseline_frames(frames, self.config.in_channels, "VideoStructure.training_loss")
+        self._check_trainable("training_loss")
         if frames.ndim != 5 or frames.shape[1] < 2:
             raise ValueError(f"VideoStructure.training_loss: expected (B, T >= 2, C, H, W) windows, got {tuple(frames.shape)}")
         cfg = self.config

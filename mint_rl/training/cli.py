@@ -104,7 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument("--export", default=None, metavar="NAME",
-                   help="also copy the final detector into the package as pretrained NAME (mint_rl/pretrained/)")
+                   help="also copy the final detector into the package as pretrained NAME (mint_rl/pretrained/; "
+                        "for a baseline only its keypoint path, the file that detection needs)")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.method != "mint":
@@ -281,7 +282,17 @@ def main(argv: list[str] | None = None) -> int:
         from mint_rl.pretrained import PRETRAINED_DIR, entry
 
         target = PRETRAINED_DIR / entry(args.export).filename
-        shutil.copyfile(out / "detector.safetensors", target)
+        if args.method == "mint":
+            shutil.copyfile(out / "detector.safetensors", target)
+        else:
+            # shipped baseline files hold the keypoint path only (forward reads nothing else): the
+            # decoder / refiner would only be needed to train on, and would double the file or more
+            from mint_rl.checkpoint import load_checkpoint
+            from mint_rl.detectors import load_detector
+
+            full = load_checkpoint(out / "detector.safetensors")
+            load_detector(out / "detector.safetensors").save_pretrained(
+                target, extra={k: v for k, v in full.extra.items() if k != "method"}, keypoints_only=True)
         print(f"exported {out / 'detector.safetensors'} as pretrained {args.export!r} ({target})", file=sys.stderr)
     if not eval_clips:
         print("no held-out clips (no --eval-data or --held-out clips with instance masks): no DOP/TOP/UAK/RAK",
