@@ -208,13 +208,22 @@ def cv2_resize(frames: np.ndarray, size: tuple) -> np.ndarray:
 
 def wrapped_over_raw(detector: MintDetector, device: torch.device, args) -> dict:
     """Seconds per step, one thread, interleaved: raw env; wrapped with the inference path; the same
-    with frames shrunk by cv2 instead of :func:`mint_rl.inference.area_downsample`; wrapped with forward."""
+    with frames shrunk by cv2 instead of :func:`mint_rl.inference.area_downsample`; wrapped with forward.
+
+    When the wrapper switched a two-view MAGICAL env to render only the view it reads
+    (``render_only_observed``), also: the same wrapper letting the env render both views, and the
+    raw env rendering only that view (the like-for-like baseline)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     envs = {"raw": gym.make(args.env),
             "inference": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device),
             "cv2 resize": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device),
             "forward": MintKeypointWrapper(gym.make(args.env), detector=detector, device=device)}
+    if envs["inference"].renders_only_observed:
+        view = envs["inference"].unwrapped.view
+        envs["both views"] = MintKeypointWrapper(gym.make(args.env), detector=detector, device=device,
+                                                 render_only_observed=False)
+        envs["raw, one view"] = gym.make(args.env, view=view)
     envs["forward"].encoder.inference = None  # KeypointEncoder: None runs detector.forward
     envs["cv2 resize"].encoder.resize = functools.partial(cv2_resize, size=tuple(detector.config.image_size))
     times = {name: [] for name in envs}
@@ -274,6 +283,15 @@ def compare_paths(detector: MintDetector, device: torch.device, args, n_params: 
           f"= {raw / steps['forward']:.3f} x raw  [{args.env}]")
     print(f"  the inference path with frames shrunk by cv2 (the wrappers before area_downsample): "
           f"{1 / steps['cv2 resize']:.1f} steps/s = {raw / steps['cv2 resize']:.3f} x raw")
+    if "both views" in steps:
+        one = steps["raw, one view"]
+        print(f"  (the wrapped envs render only the view the wrapper reads; raw renders both, as gym.make gives it)")
+        print(f"  the inference path, env left rendering both views (render_only_observed=False): "
+              f"{1 / steps['both views']:.1f} steps/s = {raw / steps['both views']:.3f} x raw")
+        print(f"  like for like, raw env rendering one view too: raw {1 / one:.1f} steps/s; inference path "
+              f"= {one / steps['inference']:.3f} x that raw")
+        line["wrapped_over_raw_both_views"] = f"{raw / steps['both views']:.3f}"
+        line["wrapped_over_raw_one_view"] = f"{one / steps['inference']:.3f}"
     line["wrapped_over_raw"] = f"{raw / steps['inference']:.3f}"
     line["wrapped_over_raw_cv2_resize"] = f"{raw / steps['cv2 resize']:.3f}"
     line["wrapped_over_raw_forward"] = f"{raw / steps['forward']:.3f}"

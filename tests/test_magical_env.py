@@ -10,6 +10,7 @@ import warnings
 import gymnasium
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 import mint_rl  # noqa: F401  (registers magical/<id>)
 from mint_rl.envs import registry
@@ -275,3 +276,37 @@ def test_fast_rendering_defaults_keep_every_pixel():
     fast, slow = run(), run(PYGLET_DEBUG_GL="1", LP_NUM_THREADS="2")
     assert fast[:2] == ["False", "0"] and slow[:2] == ["True", "2"]
     assert fast[2] == slow[2]
+
+
+def test_set_view_switches_what_is_rendered_and_observed():
+    env = MagicalEnv("MoveToCorner-Demo-v0", resolution=32)
+    reference = MagicalEnv("MoveToCorner-Demo-v0", resolution=32)
+    reference.reset(seed=1)
+    env.reset(seed=1)
+    env.set_view("allo")
+    assert env.view == "allo" and env.observation_space == spaces.Box(0, 255, (32, 32, 3), np.uint8)
+    assert not env.magical_env.ego_view and env.magical_env.allo_view
+    obs, *_ = env.step(3)
+    ref, *_ = reference.step(3)
+    np.testing.assert_array_equal(obs, ref["allo"])
+    env.set_view("ego")
+    obs, *_ = env.step(4)
+    ref, *_ = reference.step(4)
+    np.testing.assert_array_equal(obs, ref["ego"])
+    env.set_view("both")
+    obs, *_ = env.step(5)
+    ref, *_ = reference.step(5)
+    assert env.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs["allo"], ref["allo"])
+    np.testing.assert_array_equal(obs["ego"], ref["ego"])
+    with pytest.raises(ValueError, match=r"view: expected one of \['both', 'allo', 'ego'\], got 'state'"):
+        env.set_view("state")
+    env.close()
+    reference.close()
+    for env, message in ((MagicalEnv("MoveToCorner-Demo-LoRes4A-v0"), "this one has the LoRes4A preprocessor"),
+                         (MagicalEnv("MoveToCorner-Demo-v0", view="state"), 'this one has view="state"')):
+        try:
+            with pytest.raises(ValueError, match=f"set_view needs an image env without a preprocessor, {message}"):
+                env.set_view("allo")
+        finally:
+            env.close()

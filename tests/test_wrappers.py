@@ -249,6 +249,40 @@ def test_magical_env_passes_checkers():
     env.close()
 
 
+def test_magical_env_renders_only_the_view_the_wrapper_reads():
+    det = _random_detector(96, 4)
+    switched = MintKeypointWrapper(gym.make("magical/MoveToCorner-TestJitter-v0", resolution=96), detector=det)
+    both = MintKeypointWrapper(gym.make("magical/MoveToCorner-TestJitter-v0", resolution=96), detector=det,
+                               render_only_observed=False)
+    assert switched.renders_only_observed and switched.unwrapped.view == "allo"
+    assert not both.renders_only_observed and both.unwrapped.view == "both"
+    assert not switched.unwrapped.magical_env.ego_view and both.unwrapped.magical_env.ego_view
+    assert switched.env.observation_space == spaces.Box(0, 255, (96, 96, 3), np.uint8)
+    # the same keypoints, step by step, as the wrapper that lets the env render both views
+    a, _ = switched.reset(seed=5)
+    b, _ = both.reset(seed=5)
+    np.testing.assert_array_equal(a, b)
+    for t in range(12):
+        a = switched.step(t % 18)[0]
+        b = both.step(t % 18)[0]
+        np.testing.assert_array_equal(a, b)
+
+    class ReadsEgo(gym.ObservationWrapper):  # declares its own space: it may read the other view
+        def __init__(self, env):
+            super().__init__(env)
+            self.observation_space = env.observation_space
+
+        def observation(self, obs):
+            return obs
+
+    kept = MintKeypointWrapper(ReadsEgo(gym.make("magical/MoveToCorner-Demo-v0", resolution=96)), detector=det)
+    assert not kept.renders_only_observed and kept.unwrapped.view == "both"
+    ego = MintKeypointWrapper(gym.make("magical/MoveToCorner-Demo-v0", resolution=96), detector=det, key="ego")
+    assert ego.renders_only_observed and ego.unwrapped.view == "ego" and ego.reset(seed=0)[0].shape == (4, 4, 3)
+    for env in (switched, both, kept, ego):
+        env.close()
+
+
 def test_shipped_detectors_load_and_default_wrapper_works():
     from mint_rl.pretrained import available_names
 

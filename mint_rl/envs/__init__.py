@@ -41,6 +41,7 @@ __all__ = [
     "register_gymnasium_ids",
     "MagicalEnv",
     "make_magical_env",
+    "render_only_observed",
     "object_positions_px",
     "read_state",
     "world_to_pixel",
@@ -63,6 +64,7 @@ __all__ = [
 _LAZY = {
     "MagicalEnv": "mint_rl.envs.magical",
     "make_magical_env": "mint_rl.envs.magical",
+    "render_only_observed": "mint_rl.envs.magical",
     "object_positions_px": "mint_rl.envs.state",
     "read_state": "mint_rl.envs.state",
     "world_to_pixel": "mint_rl.envs.state",

@@ -38,7 +38,7 @@ from gymnasium.error import ResetNeeded
 from mint_rl.envs._compat import import_magical
 from mint_rl.envs.registry import MagicalId, magical_id, parse_magical_id
 
-__all__ = ["MagicalEnv", "make_magical_env", "VIEWS", "STATE_SLOTS", "state_vector", "convert_space"]
+__all__ = ["MagicalEnv", "make_magical_env", "render_only_observed", "VIEWS", "STATE_SLOTS", "state_vector", "convert_space"]
 
 #: Observation views accepted by :class:`MagicalEnv`.
 VIEWS = ("both", "allo", "ego", "state")
@@ -210,6 +210,35 @@ class MagicalEnv(gymnasium.Env):
             return {"allo": self._resize(raw["allo"]), "ego": self._resize(raw["ego"])}
         return self._resize(raw[self.view])
 
+    def set_view(self, view: str) -> None:
+        """Render and observe only ``view`` (``"both"``, ``"allo"`` or ``"ego"``) from now on.
+
+        Rendering a view MAGICAL does not need costs a second camera pass per step (about 2.7 ms of
+        a 6.0 ms ``"both"`` step on a 2-core Xeon); wrappers that read one view
+        (:class:`~mint_rl.wrappers.MintKeypointWrapper`) switch their env to it. The observation
+        space changes accordingly; the next observation is in the new form.
+
+        Raises:
+            ValueError: an env with a MAGICAL preprocessor (``-LoRes4A`` ...) or ``view="state"``,
+                or ``view`` not one of ``"both"``, ``"allo"``, ``"ego"``.
+
+        Example:
+            >>> env = MagicalEnv("MoveToCorner-Demo-v0", resolution=32)
+            >>> env.set_view("allo")
+            >>> env.observation_space.shape, env.reset(seed=0)[0].shape
+            ((32, 32, 3), (32, 32, 3))
+        """
+        if self.spec_id.preproc is not None or self.view == "state":
+            what = f"the {self.spec_id.preproc} preprocessor" if self.spec_id.preproc is not None else 'view="state"'
+            raise ValueError(f"{self.env_id}: set_view needs an image env without a preprocessor, this one has {what}")
+        if view not in ("both", "allo", "ego"):
+            raise ValueError(f"view: expected one of ['both', 'allo', 'ego'], got {view!r}")
+        self.magical_env.allo_view = view in ("both", "allo")
+        self.magical_env.ego_view = view in ("both", "ego")
+        self.view = view
+        img = spaces.Box(0, 255, shape=(self.resolution, self.resolution, 3), dtype=np.uint8)
+        self.observation_space = spaces.Dict({"allo": img, "ego": img}) if view == "both" else img
+
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[Any, dict]:
         """Start an episode; ``seed`` fixes the scene (Demo variants have one fixed scene)."""
@@ -277,6 +306,29 @@ class MagicalEnv(gymnasium.Env):
         env = getattr(self, "_env", None)
         if env is not None:
             env.close()
+
+
+def render_only_observed(env: gymnasium.Env, key: Optional[str]) -> bool:
+    """Make a MAGICAL env under ``env`` render only the view ``key`` when nothing else reads the other.
+
+    Walks ``env``'s wrapper chain down to :class:`MagicalEnv`; switches it (:meth:`MagicalEnv.set_view`)
+    when it observes ``"both"``, ``key`` is ``"allo"`` or ``"ego"`` and no wrapper on the way
+    declares an observation space of its own (such a wrapper may read the other view).
+
+    Returns:
+        True when the env was switched.
+    """
+    if key not in ("allo", "ego"):
+        return False
+    inner: Any = env
+    while isinstance(inner, gymnasium.Wrapper):
+        if getattr(inner, "_observation_space", None) is not None:
+            return False
+        inner = inner.env
+    if not isinstance(inner, MagicalEnv) or inner.view != "both" or inner.spec_id.preproc is not None:
+        return False
+    inner.set_view(key)
+    return True
 
 
 def _no_render(mode: str = "rgb_array") -> None:
