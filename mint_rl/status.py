@@ -14,7 +14,10 @@ frame at the feature-map size, and the keypoints' thresholded heatmaps ``h_k`` (
    ``min_density * A_h`` nats (``A_h`` the area of one heatmap); then ``M = min(M + h_k, 1)``.
 
 A non-maximum suppression by information: one keypoint per object where a heatmap covers the
-object, more for larger ones, none on entropy-free background. Frames are independent (no state).
+object, more for larger ones, none on entropy-free background. Frames are independent, or, with
+``temporal=True`` (:func:`information_status_sequence`), the keypoints kept in the previous frame
+are visited first and need only ``keep_unique`` of their entropy to be their own (hysteresis), so
+that the keypoint representing an object stays the same one while the object is there.
 
 Example:
     >>> e = torch.zeros(1, 16, 16); e[0, 6:10, 6:10] = 2.0  # one textured object
@@ -26,6 +29,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -33,7 +37,7 @@ from torch import nn
 from mint_rl._config import ConfigMixin
 from mint_rl.ops import gaussian_maps, heatmap_area, threshold_gaussians
 
-__all__ = ["InformationStatusConfig", "information_status", "InformationStatus"]
+__all__ = ["InformationStatusConfig", "information_status", "information_status_sequence", "InformationStatus"]
 
 
 @dataclass
@@ -44,17 +48,28 @@ class InformationStatusConfig(ConfigMixin):
         min_unique: fraction of a keypoint's covered entropy that must be new (0.5).
         min_density: new entropy a keypoint must add, in nats per heatmap pixel (``A_h``
             pixels): 0.03, about 2 nats for the CLEVRER-like detector's 32x53 maps.
+        temporal: carry the status from frame to frame (:func:`information_status_sequence`):
+            keypoints kept in the previous frame are visited first and stay with ``keep_unique``,
+            so the same keypoint keeps representing an object (False: frames independent).
+        keep_unique: the ``min_unique`` of keypoints kept in the previous frame (0.25).
     """
 
     min_unique: float = 0.5
     min_density: float = 0.03
+    temporal: bool = False
+    keep_unique: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.min_unique) <= 1.0:
             raise ValueError(f"InformationStatusConfig.min_unique: expected in [0, 1], got {self.min_unique}")
         if not float(self.min_density) >= 0.0:
             raise ValueError(f"InformationStatusConfig.min_density: expected >= 0, got {self.min_density}")
+        if not 0.0 <= float(self.keep_unique) <= 1.0:
+            raise ValueError(f"InformationStatusConfig.keep_unique: expected in [0, 1], got {self.keep_unique}")
+        if not isinstance(self.temporal, bool):
+            raise ValueError(f"InformationStatusConfig.temporal: expected a bool, got {self.temporal!r}")
         self.min_unique, self.min_density = float(self.min_unique), float(self.min_density)
+        self.keep_unique = float(self.keep_unique)
 
 
 def information_status(
@@ -67,6 +82,8 @@ def information_status(
     tau: float = 0.1,
     min_unique: float = 0.5,
     min_density: float = 0.03,
+    previous: Optional[torch.Tensor] = None,
+    keep_unique: Optional[float] = None,
 ) -> torch.Tensor:
     """The information status of keypoints (module docstring), one frame at a time, batched.
 
@@ -78,6 +95,10 @@ def information_status(
         sigma, eta, tau: the heatmap's width (feature-map pixels), scale and threshold, as in
             training (:class:`mint_rl.losses.LossConfig` scaled to the map size).
         min_unique, min_density: :class:`InformationStatusConfig`.
+        previous: optional ``(..., K)`` bool, the keypoints kept in the previous frame: visited
+            before the others (each group in decreasing order of covered entropy) and kept with
+            the fraction ``keep_unique`` instead of ``min_unique`` (hysteresis).
+        keep_unique: see ``previous``; default ``min_unique``.
 
     Returns:
         ``(..., K)`` float status, 0 or 1.
@@ -94,6 +115,10 @@ def information_status(
         raise ValueError(
             f"information_status: expected bool candidates of shape {(*lead, k)}, got {candidates.dtype} {tuple(candidates.shape)}"
         )
+    if previous is not None and (tuple(previous.shape) != (*lead, k) or previous.dtype != torch.bool):
+        raise ValueError(
+            f"information_status: expected bool previous of shape {(*lead, k)}, got {previous.dtype} {tuple(previous.shape)}"
+        )
     h, w = entropy.shape[-2:]
     e = entropy.reshape(-1, h, w).to(keypoints.dtype)
     kp = keypoints.reshape(-1, k, 2)
@@ -102,17 +127,80 @@ def information_status(
     weighted = e[:, None] * heat
     covered = weighted.sum(dim=(-2, -1))  # (N, K)
     min_mass = min_density * heatmap_area(sigma, eta, tau)
-    order = torch.argsort(torch.where(cand, covered, torch.full_like(covered, -1.0)), dim=1, descending=True)
+    # covered >= 0, so shifting the previously kept ones up by more than any covered value
+    # visits them first; non-candidates (-1) last
+    rank = torch.where(cand, covered, torch.full_like(covered, -1.0))
+    fraction = torch.full_like(covered, min_unique)
+    if previous is not None:
+        prev = previous.reshape(-1, k) & cand
+        rank = rank + prev.to(rank.dtype) * (covered.max() + 1.0)
+        fraction = torch.where(prev, torch.full_like(covered, min_unique if keep_unique is None else keep_unique), fraction)
+    order = torch.argsort(rank, dim=1, descending=True)
     status = torch.zeros_like(covered)
     mask = torch.zeros_like(e)
     rows = torch.arange(len(e))
     for i in range(k):
         idx = order[:, i]
         unique = (weighted[rows, idx] * (1.0 - mask)).sum(dim=(-2, -1))
-        keep = cand[rows, idx] & (unique >= min_unique * covered[rows, idx]) & (unique >= min_mass)
+        keep = cand[rows, idx] & (unique >= fraction[rows, idx] * covered[rows, idx]) & (unique >= min_mass)
         status[rows, idx] = keep.to(status.dtype)
         mask = torch.where(keep[:, None, None], torch.clamp(mask + heat[rows, idx], max=1.0), mask)
     return status.reshape(*lead, k)
+
+
+def information_status_sequence(
+    keypoints: torch.Tensor,
+    entropy: torch.Tensor,
+    candidates: torch.Tensor,
+    *,
+    sigma: float,
+    eta: float = 3.5,
+    tau: float = 0.1,
+    min_unique: float = 0.5,
+    min_density: float = 0.03,
+    keep_unique: float = 0.25,
+    previous: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """:func:`information_status` over the frames of one video in order, with hysteresis.
+
+    Frame ``t`` visits the keypoints kept at ``t - 1`` first and keeps each of them while at
+    least ``keep_unique`` of the entropy it covers is its own; the others need ``min_unique``
+    as in the single-frame rule. A keypoint that represented an object keeps doing so while it
+    stays on it, instead of giving way to whichever overlapping keypoint covers a little more.
+
+    Args:
+        keypoints: ``(T, K, 2)``; entropy ``(T, h, w)``; candidates ``(T, K)`` bool.
+        previous: ``(K,)`` bool, what was kept before the first frame (None: nothing).
+        sigma, eta, tau, min_unique, min_density: see :func:`information_status`.
+
+    Returns:
+        ``(T, K)`` float status, 0 or 1.
+
+    Example:
+        >>> e = torch.zeros(2, 16, 16); e[:, 6:10, 6:10] = 2.0
+        >>> kp = torch.tensor([[[0.0, 0.0], [0.15, 0.0]], [[0.1, 0.0], [0.0, 0.0]]])  # they trade places
+        >>> cand = torch.ones(2, 2, dtype=torch.bool)
+        >>> information_status_sequence(kp, e, cand, sigma=2.0).tolist()  # keypoint 0 keeps the object
+        [[1.0, 0.0], [1.0, 0.0]]
+        >>> information_status(kp, e, cand, sigma=2.0).tolist()  # frame by frame it changes hands
+        [[1.0, 0.0], [0.0, 1.0]]
+    """
+    if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
+        raise ValueError(f"information_status_sequence: expected keypoints of shape (T, K, 2), got {tuple(keypoints.shape)}")
+    t, k = keypoints.shape[:2]
+    if previous is None:
+        previous = torch.zeros(k, dtype=torch.bool, device=keypoints.device)
+    if tuple(previous.shape) != (k,) or previous.dtype != torch.bool:
+        raise ValueError(f"information_status_sequence: expected bool previous of shape ({k},), got "
+                         f"{previous.dtype} {tuple(previous.shape)}")
+    out = []
+    for i in range(t):
+        st = information_status(keypoints[i : i + 1], entropy[i : i + 1], candidates[i : i + 1], sigma=sigma, eta=eta,
+                                tau=tau, min_unique=min_unique, min_density=min_density, previous=previous[None],
+                                keep_unique=keep_unique)
+        out.append(st)
+        previous = st[0] > 0.5
+    return torch.cat(out)
 
 
 class InformationStatus(nn.Module):
@@ -137,19 +225,35 @@ class InformationStatus(nn.Module):
         super().__init__()
         self.loss_config = loss_config
         self.config = InformationStatusConfig() if config is None else config
+        self._previous: Optional[torch.Tensor] = None
+
+    def reset(self) -> None:
+        """Forget the previous frame's status (``temporal``): call at the start of each video."""
+        self._previous = None
 
     def forward(self, frames: torch.Tensor, detector: nn.Module, keypoints: torch.Tensor, status: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` frames on 0..255, the detector that gave ``keypoints (N, K, 2)`` and
-        ``status (N, K)`` -> ``(N, K)`` information status."""
+        ``status (N, K)`` -> ``(N, K)`` information status.
+
+        With ``config.temporal`` the N frames are consecutive frames of one video, continuing the
+        previous call's (until :meth:`reset`)."""
         from mint_rl.losses import entropy_targets
 
         map_size = detector.config.map_size_for(*frames.shape[-2:])
         cfg = self.loss_config.scaled_to(map_size)  # the identity when already at this size
         entropy = entropy_targets(frames, map_size, cfg)
-        return information_status(
-            keypoints, entropy, status > 0.5, sigma=cfg.sigma, eta=cfg.eta, tau=cfg.tau,
-            min_unique=self.config.min_unique, min_density=self.config.min_density,
-        )
+        kwargs = dict(sigma=cfg.sigma, eta=cfg.eta, tau=cfg.tau, min_unique=self.config.min_unique,
+                      min_density=self.config.min_density)
+        if not self.config.temporal:
+            return information_status(keypoints, entropy, status > 0.5, **kwargs)
+        previous = getattr(self, "_previous", None)
+        if previous is not None and previous.shape[0] != keypoints.shape[-2]:
+            raise ValueError(f"InformationStatus: the previous frame had {previous.shape[0]} keypoints, this one "
+                             f"{keypoints.shape[-2]}; call reset() between videos")
+        out = information_status_sequence(keypoints, entropy, status > 0.5, keep_unique=self.config.keep_unique,
+                                          previous=previous, **kwargs)
+        self._previous = out[-1] > 0.5
+        return out
 
     def extra_repr(self) -> str:
         return repr(self.config)

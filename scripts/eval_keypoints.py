@@ -17,7 +17,9 @@ and the come-and-go response (keypoints gained per object entering / lost per ob
 and the fraction of clips whose active count follows every entry and exit); the preset
 ``come-and-go`` (``--preset come-and-go``) gives clips with two controlled entries and two exits.
 ``--status information`` replaces a MINT detector's learned status by the information status of
-:mod:`mint_rl.status` (a keypoint stays active only if it covers entropy no stronger keypoint covers).
+:mod:`mint_rl.status` (a keypoint stays active only if it covers entropy no stronger keypoint covers);
+``--status information-temporal`` carries it from frame to frame (the keypoints kept in the previous
+frame go first and stay while ``--keep-unique`` of their entropy is their own).
 
 Writes ``OUT/metrics.json``, an overlay video of the clip whose number of visible objects
 changes most (come-and-go) and ``OUT/come_and_go.png`` (active keypoints vs visible objects).
@@ -61,8 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keypoint-area", type=float, default=None, help="A_k in pixels (default: 1796.8 scaled by image area)")
     p.add_argument("--out", type=Path, default=Path("out/eval_keypoints"))
     p.add_argument("--no-video", action="store_true")
-    p.add_argument("--status", choices=("learned", "information"), default="learned",
-                   help="the detector's learned status, or the information status of mint_rl.status (MINT detectors)")
+    p.add_argument("--status", choices=("learned", "information", "information-temporal"), default="learned",
+                   help="the detector's learned status, or the information status of mint_rl.status (MINT detectors), "
+                        "frame by frame or carried over time")
+    p.add_argument("--keep-unique", type=float, default=0.25,
+                   help="--status information-temporal: share of its entropy a kept keypoint must still own (0.25)")
     p.add_argument("--loss-preset", default="clevrer", help="loss preset the detector was trained with (--status information)")
     args = p.parse_args(argv)
     check_args(args, p)
@@ -95,15 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     first_results = None
     all_results = {}
     status_rule = None
-    if args.status == "information":
+    if args.status.startswith("information"):
         from mint_rl.losses import loss_preset
-        from mint_rl.status import InformationStatus
+        from mint_rl.status import InformationStatus, InformationStatusConfig
 
-        status_rule = InformationStatus(loss_preset(args.loss_preset))
+        try:
+            rule = InformationStatusConfig(temporal=args.status == "information-temporal", keep_unique=args.keep_unique)
+        except ValueError as e:
+            raise SystemExit(f"--keep-unique: {e}") from None
+        status_rule = InformationStatus(loss_preset(args.loss_preset), rule)
     for name in detectors:
         det = load_detector(name)
         if status_rule is not None and detector_method(det) != "mint":
-            raise SystemExit(f"--status information needs a MINT detector, got {type(det).__name__} ({name})")
+            raise SystemExit(f"--status {args.status} needs a MINT detector, got {type(det).__name__} ({name})")
         results = evaluate_detector(det, clips, keypoint_area=args.keypoint_area, status_rule=status_rule)
         agg = aggregate_metrics(results)
         econ = economy_summary(results)
@@ -135,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
     counts = results[ci].n_active if len(detectors) == 1 else {n: r[ci].n_active for n, r in all_results.items()}
     label = detectors[0] if len(detectors) == 1 else f"{len(detectors)} detectors"
-    status_note = "" if args.status == "learned" else ", information status"
+    status_note = {"learned": "", "information": ", information status",
+                   "information-temporal": ", temporal information status"}[args.status]
     plot = plot_counts(counts, results[ci].n_visible, args.out / "come_and_go.png",
                        title=f"{label} on {clips[ci].name}{status_note}")
     artefacts = {"plot": str(plot)}

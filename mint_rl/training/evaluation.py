@@ -40,6 +40,8 @@ def detect_clip(
     detector.eval()
     size = tuple(detector.config.image_size)
     kps, sts = [], []
+    if status_rule is not None and hasattr(status_rule, "reset"):
+        status_rule.reset()  # a rule with state (the temporal information status) starts each clip afresh
     for i in range(0, len(frames), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(frames[i : i + batch_size])).permute(0, 3, 1, 2)
         if tuple(x.shape[-2:]) != size:
