@@ -169,6 +169,17 @@ def test_train_and_eval_scripts_smoke(tmp_path, capsys):
     econ = json.loads((ev / "metrics.json").read_text())["economy"][str(out / "detector.safetensors")]
     assert econ["n_event_clips"] == 1 and econ["n_events"] == 4
     assert econ["active_per_object"] >= 0 and 0.0 <= econ["follows_events"] <= 1.0
+    # the temporal information status: a subset of the learned active keypoints, recorded in metrics.json
+    ev2 = tmp_path / "eval-temporal"
+    lines = _run_script("eval_keypoints", ["--detector", str(out / "detector.safetensors"), "--generate", "1",
+                                           "--preset", "come-and-go", "--seed", "7", "--out", str(ev2), "--no-video",
+                                           "--status", "information-temporal", "--keep-unique", "0.1"], capsys)
+    temporal = json.loads((ev2 / "metrics.json").read_text())
+    assert temporal["status"] == "information-temporal"
+    assert temporal["mean"]["active_per_object"] <= econ["active_per_object"] + 1e-9
+    with pytest.raises(SystemExit, match="--keep-unique"):
+        _run_script("eval_keypoints", ["--detector", str(out / "detector.safetensors"), "--generate", "1", "--out",
+                                       str(ev2), "--status", "information-temporal", "--keep-unique", "2"], capsys)
 
 
 def test_unknown_data_source_lists_forms():
