@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     if args.save_dir is not None and not args.recalibrate_bn:
         print("error: --save-dir keeps recalibrated policies: expected --recalibrate-bn with it", file=sys.stderr)
         return 2
-    demos_by_kind: dict[tuple[str, bool], list] = {}
+    demos_by_kind: dict[tuple[str, bool, int], list] = {}
     mint_detector = None  # loaded once, for the demos and the evaluation of every MINT policy
     scores = []
     for path in args.policies:
@@ -96,7 +96,9 @@ def main(argv=None) -> int:
         agent = AGENT_OF[type(policy)]
         # a MINT policy trained with keypoint orientation reads rows of 5 features
         orientation = agent == "mint" and policy.observation_space.shape[-1] == 5
-        kind = (agent, orientation)
+        # and (history, K, F) keypoint rows: its history is the first dimension
+        history = int(policy.observation_space.shape[0]) if agent == "mint" else 4
+        kind = (agent, orientation, history)
         detector = None
         if agent == "mint":
             if mint_detector is None:
@@ -106,7 +108,8 @@ def main(argv=None) -> int:
             detector = mint_detector
         if kind not in demos_by_kind:
             cfg = BCExperimentConfig(task=args.task, agent=agent, demos=args.demos, human_dir=args.human_dir,
-                                     n_demos=args.n_demos, detector=args.detector, orientation=orientation)
+                                     n_demos=args.n_demos, detector=args.detector, orientation=orientation,
+                                     history=history)
             demos_by_kind[kind] = build_demos(cfg, detector, False)
         demos = demos_by_kind[kind]
         acc = demo_action_accuracy(policy, demos)
@@ -125,7 +128,7 @@ def main(argv=None) -> int:
         scores.append(acc)
         if args.eval_episodes:
             cfg = BCExperimentConfig(task=args.task, agent=agent, eval_episodes=args.eval_episodes,
-                                     orientation=orientation, eval_modes=("argmax",))
+                                     orientation=orientation, eval_modes=("argmax",), history=history)
             seed = policy_extra(path).get("seed")
             if not isinstance(seed, int):
                 print(f"error: --eval-episodes: {path} does not say which training seed it is "

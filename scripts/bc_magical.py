@@ -64,6 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="MINT agent's InteractionNetworkConfig fields, e.g. pooling=mean,mask_inactive=true")
     p.add_argument("--keypoint-noise", type=float, default=0.0, metavar="SIGMA",
                    help="MINT agent: std of Gaussian jitter added to keypoint x, y in BC batches (coordinates in [-1, 1])")
+    p.add_argument("--history", type=int, default=4,
+                   help="MINT / state agent: frames of keypoints (states) per observation (paper: 4; the CNN agent's "
+                        "-LoRes4A stack is 4)")
     p.add_argument("--orientation", action="store_true",
                    help="MINT agent: add each keypoint's intensity-centroid orientation (ox, oy) to its observation row")
     p.add_argument("--detector", default="magical", help="pretrained name or checkpoint path (mint agent)")
@@ -224,7 +227,7 @@ def main(argv=None) -> int:
                                  precision=args.precision, network=network,
                                  keypoint_noise=args.keypoint_noise, orientation=args.orientation,
                                  variants=args.variants, eval_modes=tuple(args.modes), dagger=_dagger(args),
-                                 demo_augment=args.demo_augment)
+                                 demo_augment=args.demo_augment, history=args.history)
         resolve_device(args.device)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -70,7 +70,8 @@ def row_key(result: BCResult) -> str:
 
 def agent_label(cfg: dict) -> str:
     """``"cnn, bf16"``, ``"mint"``, or ``"mint, pooling=mean, ..."`` (the detector when it is not the shipped
-    ``magical``, network fields off today's defaults, keypoint noise, keypoint orientation, and ``epochs=N``
+    ``magical``, network fields off today's defaults, keypoint noise, keypoint orientation, a keypoint history other
+    than 4, and ``epochs=N``
     when the run did not use the agent's default)."""
     parts = [cfg["agent"]]
     if cfg["agent"] == "mint" and cfg.get("detector", "magical") != "magical":
@@ -90,6 +91,8 @@ def agent_label(cfg: dict) -> str:
         parts.append(f"keypoint_noise={cfg['keypoint_noise']}")
     if cfg.get("orientation"):
         parts.append("orientation")
+    if cfg.get("history", 4) != 4:
+        parts.append(f"history={cfg['history']}")
     if cfg.get("demo_augment"):
         parts.append(f"{cfg['demo_augment']} appearance copies per demo")
     if cfg.get("dagger"):

@@ -307,7 +307,7 @@ def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector
     rc = _script().main(["MoveToRegion", "--detector", str(tiny_detector), "--n-demos", "1", "--seeds", "1",
                          "--epochs", "1", "--eval-episodes", "1", "--out", str(out), "--no-progress", "--no-gif",
                          "--network", "pooling=mean,mask_inactive=true,hidden_dim=24", "--keypoint-noise", "0.03",
-                         "--orientation", "--variants", "TestJitter", "Demo", "--modes", "argmax"])
+                         "--orientation", "--history", "2", "--variants", "TestJitter", "Demo", "--modes", "argmax"])
     assert rc == 0
     results = json.loads((out / "results.json").read_text())
     assert list(results["scores"]) == ["TestJitter/argmax", "Demo/argmax"]  # the variants and mode asked for
@@ -317,12 +317,13 @@ def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector
     policy = load_policy(results["policies"][0])
     network = policy.features_extractor.network
     assert (network.config.pooling, network.config.mask_inactive, network.hidden_dim) == ("mean", True, 24)
-    assert policy.observation_space.shape == (4, 4, 5) and network.num_features == 5  # (x, y, s, ox, oy)
+    assert policy.observation_space.shape == (2, 4, 5) and network.num_features == 5  # (x, y, s, ox, oy), 2 frames
+    assert results["config"]["history"] == 2
     capsys.readouterr()
     assert _script("bc_table").main([str(out)]) == 0
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| MoveToRegion")][0]
-    assert "| mint, detector=tiny, epochs=1, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03, orientation |" in row
-    # demo accuracy rebuilds the demos with the orientation the policy was trained on
+    assert "| mint, detector=tiny, epochs=1, hidden_dim=24, mask_inactive=True, pooling=mean, keypoint_noise=0.03, orientation, history=2 |" in row
+    # demo accuracy rebuilds the demos with the orientation and history the policy was trained on
     assert _script("bc_demo_accuracy").main(["MoveToRegion", results["policies"][0], "--n-demos", "1",
                                              "--detector", str(tiny_detector)]) == 0
 
@@ -424,6 +425,10 @@ def test_argument_errors(tmp_path, capsys):
         BCExperimentConfig(task="MakeLine", agent="cnn", precision="fp16")
     with pytest.raises(ValueError, match="first_seed"):
         BCExperimentConfig(task="MakeLine", first_seed=-1)
+    assert script.main(["MoveToCorner", "--agent", "cnn", "--history", "8"]) == 2
+    assert "the CNN agent observes MAGICAL's -LoRes4A stack of 4 frames, so history must be 4, got 8" in capsys.readouterr().err
+    assert script.main(["MoveToCorner", "--history", "0"]) == 2
+    assert "history: expected >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         script.main(["MoveToCorner", "--agent", "cnn", "--precision", "int8"])
     assert script.main(["MoveToCorner", "--agent", "cnn", "--keypoint-noise", "0.02"]) == 2

@@ -177,6 +177,9 @@ class BCExperimentConfig:
                 raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)!r}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs: expected >= 1, got {self.epochs!r}")
+        if self.agent == "cnn" and int(self.history) != 4:
+            raise ValueError(f"history: the CNN agent observes MAGICAL's -LoRes4A stack of 4 frames, so history "
+                             f"must be 4, got {self.history!r}")
         if int(self.first_seed) < 0:
             raise ValueError(f"first_seed: expected >= 0, got {self.first_seed!r}")
         if self.precision not in PRECISIONS:
