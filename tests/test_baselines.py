@@ -427,6 +427,7 @@ def test_train_script_takes_a_method(tmp_path, capsys, monkeypatch, script):
 @pytest.mark.parametrize("argv,message", [
     (["--method", "transporter", "--ablation", "wo-reg"], "--ablation: MINT options, not for --method transporter"),
     (["--method", "video-structure", "--loss", "kappa=1"], "--loss: MINT options, not for --method video-structure"),
+    (["--method", "transporter", "--gamma", "20"], "--gamma: MINT options, not for --method transporter"),
     (["--config", "num_features=3"], "--config: baseline config fields"),
 ])
 def test_train_script_refuses_options_of_another_method(tmp_path, capsys, argv, message):

@@ -150,12 +150,13 @@ def test_train_and_eval_scripts_smoke(tmp_path, capsys):
     out = tmp_path / "run"
     lines = _run_script("train_mint", ["--preset", "clevrer", "--data", "generate:1", "--eval-data", "generate:1:small:7",
                                        "--steps", "2", "--batch-size", "2", "--num-keypoints", "4", "--out", str(out),
-                                       "--no-progress"], capsys)
+                                       "--no-progress", "--gamma", "20"], capsys)
     assert lines[-2].startswith("steps=2 frames_per_s=")
     assert lines[-1].startswith("DOP=") and len(lines[-1].split()) == 4
     assert (out / "detector.safetensors").is_file() and (out / "train_summary.json").is_file()
     det = MintDetector.from_pretrained(out / "detector.safetensors")
     assert det.config.image_size == (96, 160) and det.num_keypoints == 4
+    assert det.config.gamma == 20.0  # --gamma: the status threshold the detector carries in its checkpoint
 
     ev = tmp_path / "eval"
     lines = _run_script("eval_keypoints", ["--detector", str(out / "detector.safetensors"), "--generate", "1",

@@ -61,7 +61,7 @@ __all__ = ["parse_args", "main", "typed_overrides", "build_detector"]
 DEFAULT_DATA = {"clevrer": ["generate:60:small"], "magical": ["magical-experts:8"]}
 DEFAULT_EVAL = {"clevrer": ["generate:10:small:100000"], "magical": []}
 #: options that only MINT has (their argparse dests and defaults)
-MINT_ONLY = {"ablation": "mint", "sigma": None, "beta": None, "loss": [], "status_surrogate": None}
+MINT_ONLY = {"ablation": "mint", "sigma": None, "beta": None, "loss": [], "status_surrogate": None, "gamma": None}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="override a baseline config field, repeatable (e.g. --config num_features=16)")
     p.add_argument("--status-surrogate", type=float, default=None,
                    help="straight-through slope for the status gradient (MINT only; default: none, the paper's steep sigmoid)")
+    p.add_argument("--gamma", type=float, default=None,
+                   help="status threshold on a feature map's peak (MINT only; default: the preset's, 15)")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: preset epochs)")
     p.add_argument("--economy-ramp", type=str, default=None, metavar="START:END",
                    help="detection first: the redundancy loss weight ramps from 0 at step START to its value at END (MINT only)")
@@ -178,7 +180,8 @@ def build_detector(args: argparse.Namespace, data_size: tuple[int, int]) -> tupl
     k = args.num_keypoints or preset.num_keypoints
     if args.method == "mint":
         h, w = _image_size(args.image_size) if args.image_size else data_size
-        det_cfg = DetectorConfig.for_image(h, w, in_channels=3, num_keypoints=k, gamma=preset.gamma,
+        gamma = preset.gamma if args.gamma is None else args.gamma
+        det_cfg = DetectorConfig.for_image(h, w, in_channels=3, num_keypoints=k, gamma=gamma,
                                            status_surrogate=args.status_surrogate)
         overrides = {k_: v for k_, v in {"sigma": args.sigma, "beta": args.beta}.items() if v is not None}
         overrides.update(_loss_overrides(args.loss))
