@@ -13,6 +13,9 @@ Examples:
     # load detectors instead of training (one path or shipped name per seed)
     python scripts/compare_keypoints.py --seeds 1 --load mint=clevrer-like --load transporter=transporter-clevrer-like
 
+    # seeds 1 and 2 in a later call, their table joined with the seed-0 table of an earlier one
+    python scripts/compare_keypoints.py --first-seed 1 --seeds 2 --merge results/keypoint_comparison.json
+
     # a quick check of the whole pipeline with tiny networks (seconds)
     python scripts/compare_keypoints.py --smoke --steps 1 --clips 1 --eval-clips 1 --seeds 1 --out /tmp/cmp --json /tmp/cmp.json
 
@@ -94,6 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", type=Path, default=Path("runs/compare"), help="runs, cached scores, plot and video")
     p.add_argument("--json", type=Path, default=Path("results/keypoint_comparison.json"))
+    p.add_argument("--merge", action="append", type=Path, default=[], metavar="JSON",
+                   help="an earlier call's table JSON (other seeds, the same training data, held-out clips and steps): "
+                        "its per-seed values join this call's in the table and the JSON written")
     p.add_argument("--smoke", action="store_true", help="tiny networks: checks the pipeline, compares nothing")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -197,19 +203,57 @@ def count_following(per_clip: list[dict[str, Any]]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+SEED_STATS = (*METRICS, "count_following", "active_keypoints")
+
+
+def seed_stats(values: list[float]) -> dict[str, Any]:
+    """Mean ± std (population) over seeds of per-seed values, NaN seeds skipped (NaN when all are)."""
+    finite = [v for v in values if not math.isnan(v)]
+    mean = float(np.mean(finite)) if finite else float("nan")
+    std = float(np.std(finite)) if finite else float("nan")
+    return {"mean": mean, "std": std, "per_seed": [float(v) for v in values]}
+
+
 def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean ± std over seeds of the per-seed means over clips (NaN clips skipped)."""
-    out: dict[str, Any] = {}
-    for m in METRICS:
-        seed_means = [float(np.nanmean([c[m] for c in s["clips"]])) for s in per_seed]
-        out[m] = {"mean": float(np.mean(seed_means)), "std": float(np.std(seed_means)), "per_seed": seed_means}
-    follow = [count_following(s["clips"]) for s in per_seed]
-    out["count_following"] = {"mean": float(np.nanmean(follow)) if not all(map(math.isnan, follow)) else float("nan"),
-                              "std": float(np.nanstd(follow)) if not all(map(math.isnan, follow)) else float("nan"),
-                              "per_seed": follow}
-    active = [float(np.mean([np.mean(c["n_active"]) for c in s["clips"]])) for s in per_seed]
-    out["active_keypoints"] = {"mean": float(np.mean(active)), "std": float(np.std(active)), "per_seed": active}
+    out: dict[str, Any] = {m: seed_stats([float(np.nanmean([c[m] for c in s["clips"]])) for s in per_seed])
+                           for m in METRICS}
+    out["count_following"] = seed_stats([count_following(s["clips"]) for s in per_seed])
+    out["active_keypoints"] = seed_stats([float(np.mean([np.mean(c["n_active"]) for c in s["clips"]]))
+                                          for s in per_seed])
     return out
+
+
+def merge_earlier(path: Path, rows: list[str], summary: dict[str, dict[str, Any]], runs: dict[str, list],
+                  seeds: list[int], heldout: str, train_data: str, smoke: bool) -> list[int]:
+    """Put the per-seed values of an earlier call's JSON (``path``) in front of this call's, row by
+    row, in ``summary`` and ``runs``; returns the combined seeds. Refuses a file scored on other
+    held-out clips, trained on other data or with another step budget, lacking a row, sharing a seed,
+    or a ``--smoke`` file merged into a real comparison (and the reverse)."""
+    try:
+        data = json.loads(path.read_text())
+        earlier_seeds = [int(s) for s in data["seeds"]]
+        if data["heldout"] != heldout or data["train_data"] != train_data:
+            raise ValueError(f"scored on {data['heldout']} after training on {data['train_data']}; this call: "
+                             f"{heldout} after {train_data}")
+        if bool(data.get("smoke")) != smoke:
+            raise ValueError("one of the two comparisons is a --smoke run (tiny networks), the other is not")
+        shared = sorted(set(earlier_seeds) & set(seeds))
+        if shared:
+            raise ValueError(f"its seeds {earlier_seeds} overlap this call's {seeds} (seeds {shared})")
+        for row in rows:
+            if row not in data["rows"]:
+                raise ValueError(f"it has no row {row!r} (it has {sorted(data['rows'])})")
+            earlier = data["rows"][row]
+            if earlier["steps"] != summary[row]["steps"]:
+                raise ValueError(f"{row}: {earlier['steps']} steps there, {summary[row]['steps']} here")
+            for key in SEED_STATS:
+                summary[row][key] = seed_stats([*earlier[key]["per_seed"], *summary[row][key]["per_seed"]])
+            summary[row]["seeds"] += int(earlier["seeds"])
+            runs[row] = [*data["runs"].get(row, []), *runs[row]]
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise SystemExit(f"error: --merge {path}: {exc}") from exc
+    return [*earlier_seeds, *seeds]
 
 
 def table(rows: dict[str, dict[str, Any]]) -> str:
@@ -320,6 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         summary[row] = summarise(per_row[row])
         summary[row]["seeds"] = len(per_row[row])
         summary[row]["steps"] = "loaded" if row in args.loaded else args.step_budget[row]
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    train_data = f"generate:{args.clips}:{args.preset}:0"
+    for path in args.merge:
+        seeds = merge_earlier(path, args.rows, summary, runs, seeds, spec, train_data, args.smoke)
     print(table(summary))
 
     swing = [max(c["n_visible"]) - min(c["n_visible"]) for c in per_row[args.rows[0]][0]["clips"]]
@@ -332,9 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "rows": {r: {"label": LABELS[r], **summary[r]} for r in args.rows},
         "table_markdown": table(summary),
-        "train_data": f"generate:{args.clips}:{args.preset}:0",
+        "train_data": train_data,
         "heldout": spec,
-        "seeds": list(range(args.first_seed, args.first_seed + args.seeds)),
+        "seeds": seeds,
+        "merged": [str(p) for p in args.merge],
         "runs": runs,
         "come_and_go_clip": clips[ci].name,
         "artefacts": artefacts,

@@ -576,3 +576,45 @@ def test_baselines_refuse_nan_frames_and_warn_about_unit_scale_frames(method):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         det(unit * 255)
+
+
+def test_compare_script_merges_an_earlier_calls_seeds(tmp_path, capsys):
+    module = _script("compare_keypoints")
+    out = tmp_path / "cmp"
+    common = ["--smoke", "--steps", "1", "--clips", "1", "--eval-clips", "1", "--out", str(out), "--no-progress",
+              "--no-video", "--methods", "transporter,mint"]
+    first, second, both = tmp_path / "s0.json", tmp_path / "s1.json", tmp_path / "s01.json"
+    assert module.main([*common, "--seeds", "1", "--json", str(first)]) == 0
+    assert module.main([*common, "--seeds", "1", "--first-seed", "1", "--json", str(second)]) == 0
+    assert module.main([*common, "--seeds", "2", "--json", str(both)]) == 0  # reuses the four finished runs
+    capsys.readouterr()
+    assert module.main([*common, "--seeds", "1", "--first-seed", "1", "--merge", str(first),
+                        "--json", str(tmp_path / "merged.json")]) == 0
+    merged, direct = json.loads((tmp_path / "merged.json").read_text()), json.loads(both.read_text())
+    a, b = json.loads(first.read_text()), json.loads(second.read_text())
+    assert merged["seeds"] == [0, 1] and merged["merged"] == [str(first)]
+    for row in ("transporter", "mint"):
+        assert merged["rows"][row]["seeds"] == 2
+        for key in module.SEED_STATS:
+            expected = [a["rows"][row][key]["per_seed"][0], b["rows"][row][key]["per_seed"][0]]
+            got = merged["rows"][row][key]
+            np.testing.assert_allclose(got["per_seed"], expected)
+            np.testing.assert_allclose([got["mean"], got["std"]], [direct["rows"][row][key]["mean"],
+                                                                   direct["rows"][row][key]["std"]], equal_nan=True)
+        assert [r["seed"] for r in merged["runs"][row]] == [0, 1]
+    # the same seed twice, other held-out clips, a row the earlier file lacks, a real file into a smoke run
+    for argv, message in [
+        (["--seeds", "1", "--merge", str(first)], "overlap this call's [0] (seeds [0])"),
+        (["--seeds", "1", "--first-seed", "1", "--eval-seed", "7", "--merge", str(first)], "scored on generate:1:small:100000"),
+    ]:
+        with pytest.raises(SystemExit, match=re.escape(message)):
+            module.main([*common, *argv, "--json", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit, match="it has no row 'video-structure'"):
+        module.main([*common[:-1], "transporter,video-structure", "--seeds", "1", "--first-seed", "1",
+                     "--merge", str(first), "--json", str(tmp_path / "x.json")])
+    real = json.loads(first.read_text())
+    real["smoke"] = False
+    (tmp_path / "real.json").write_text(json.dumps(real))
+    with pytest.raises(SystemExit, match="--smoke run"):
+        module.main([*common, "--seeds", "1", "--first-seed", "1", "--merge", str(tmp_path / "real.json"),
+                     "--json", str(tmp_path / "x.json")])
