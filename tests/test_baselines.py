@@ -618,3 +618,27 @@ def test_compare_script_merges_an_earlier_calls_seeds(tmp_path, capsys):
     with pytest.raises(SystemExit, match="--smoke run"):
         module.main([*common, "--seeds", "1", "--first-seed", "1", "--merge", str(tmp_path / "real.json"),
                      "--json", str(tmp_path / "x.json")])
+
+
+def test_the_comparison_table_in_the_docs_is_the_kept_json():
+    """docs/results.md's "Keypoint methods compared" rows are results/keypoint_comparison.json's
+    means (± stds), seed counts and steps: the table cannot drift from the run that produced it."""
+    root = Path(__file__).resolve().parents[1]
+    data = json.loads((root / "results" / "keypoint_comparison.json").read_text())
+    text = (root / "docs" / "results.md").read_text().split("## Keypoint methods compared", 1)[1]
+    rows = {}
+    for line in re.split(r"\n#", text, maxsplit=1)[0].splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) > 5 and cells[0] != "method" and not set(cells[0]) <= {"-"}:
+            rows[cells[0]] = cells
+    assert set(rows) == {row["label"] for row in data["rows"].values()}
+    for key, row in data["rows"].items():
+        cells = rows[row["label"]]
+        for col, metric in enumerate(("dop", "top", "uak", "rak", "count_following"), start=1):
+            printed = re.findall(r"\d+\.\d+", cells[col])  # rounded as printed: 2 or 3 decimals
+            tol = [0.5 * 10.0 ** -len(x.split(".")[1]) + 1e-9 for x in printed]
+            assert float(printed[0]) == pytest.approx(row[metric]["mean"], abs=tol[0]), (row["label"], metric, cells[col])
+            if row["seeds"] > 1:
+                assert float(printed[1]) == pytest.approx(row[metric]["std"], abs=tol[1]), (row["label"], metric, cells[col])
+        assert len(data["seeds"]) == row["seeds"]
+        assert str(row["steps"]) in cells[7], (row["label"], cells[7])
