@@ -16,6 +16,9 @@ Examples:
     # seeds 1 and 2 in a later call, their table joined with the seed-0 table of an earlier one
     python scripts/compare_keypoints.py --first-seed 1 --seeds 2 --merge results/keypoint_comparison.json
 
+    # only join tables of earlier calls (which may hold different rows and seeds), training nothing
+    python scripts/compare_keypoints.py --seeds 0 --merge a.json --merge b.json --json results/keypoint_comparison.json
+
     # a quick check of the whole pipeline with tiny networks (seconds)
     python scripts/compare_keypoints.py --smoke --steps 1 --clips 1 --eval-clips 1 --seeds 1 --out /tmp/cmp --json /tmp/cmp.json
 
@@ -84,7 +87,8 @@ METRICS = ("dop", "top", "uak", "rak")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--methods", default=",".join(ROWS), help=f"comma-separated rows (default all: {','.join(ROWS)})")
-    p.add_argument("--seeds", type=int, default=3, help="training seeds per method (default 3)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="training seeds per method (default 3; 0 with --merge: only join earlier calls' tables)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--clips", type=int, default=40, help="training clips (generator seeds 0..N-1; default 40)")
     p.add_argument("--preset", default="small", help="CLEVRER-like generator preset (default small, 160x96)")
@@ -99,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=Path("results/keypoint_comparison.json"))
     p.add_argument("--merge", action="append", type=Path, default=[], metavar="JSON",
                    help="an earlier call's table JSON (other seeds, the same training data, held-out clips and steps): "
-                        "its per-seed values join this call's in the table and the JSON written")
+                        "its per-seed values join this call's, row by row, in the table and the JSON written")
     p.add_argument("--smoke", action="store_true", help="tiny networks: checks the pipeline, compares nothing")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -108,9 +112,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     bad = [r for r in args.rows if r not in ROWS]
     if bad or not args.rows:
         p.error(f"--methods: expected a comma-separated subset of {','.join(ROWS)}, got {args.methods!r}")
-    for name in ("seeds", "clips", "eval_clips"):
+    for name in ("clips", "eval_clips"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')}: expected >= 1, got {getattr(args, name)}")
+    if args.seeds < (0 if args.merge else 1):
+        p.error(f"--seeds: expected >= 1 (0 only with --merge: a table of earlier calls' seeds), got {args.seeds}")
     if args.steps is not None and args.steps < 1:
         p.error(f"--steps: expected >= 1, got {args.steps}")
     args.step_budget = {r: args.steps or DEFAULT_STEPS[r] for r in ROWS}
@@ -224,36 +230,56 @@ def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def merge_earlier(path: Path, rows: list[str], summary: dict[str, dict[str, Any]], runs: dict[str, list],
-                  seeds: list[int], heldout: str, train_data: str, smoke: bool) -> list[int]:
-    """Put the per-seed values of an earlier call's JSON (``path``) in front of this call's, row by
-    row, in ``summary`` and ``runs``; returns the combined seeds. Refuses a file scored on other
-    held-out clips, trained on other data or with another step budget, lacking a row, sharing a seed,
-    or a ``--smoke`` file merged into a real comparison (and the reverse)."""
+def seed_records(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per seed of a row: its run record and its value of every :data:`SEED_STATS` key."""
+    if any(len(summary[key]["per_seed"]) != len(runs) for key in SEED_STATS):
+        raise ValueError(f"{len(runs)} runs but {[len(summary[k]['per_seed']) for k in SEED_STATS]} per-seed values")
+    return [{"seed": int(run["seed"]), "run": run, **{key: summary[key]["per_seed"][i] for key in SEED_STATS}}
+            for i, run in enumerate(runs)]
+
+
+def merged_records(path: Path, rows: list[str], steps: dict[str, Any], heldout: str, train_data: str,
+                   smoke: bool) -> dict[str, list[dict[str, Any]]]:
+    """The per-seed records of ``rows`` in an earlier call's JSON (``path``; a row it lacks has none).
+    Refuses a file scored on other held-out clips, trained on other data or with another step budget
+    for a row, or a ``--smoke`` file merged into a real comparison (and the reverse)."""
     try:
         data = json.loads(path.read_text())
-        earlier_seeds = [int(s) for s in data["seeds"]]
         if data["heldout"] != heldout or data["train_data"] != train_data:
             raise ValueError(f"scored on {data['heldout']} after training on {data['train_data']}; this call: "
                              f"{heldout} after {train_data}")
         if bool(data.get("smoke")) != smoke:
             raise ValueError("one of the two comparisons is a --smoke run (tiny networks), the other is not")
-        shared = sorted(set(earlier_seeds) & set(seeds))
-        if shared:
-            raise ValueError(f"its seeds {earlier_seeds} overlap this call's {seeds} (seeds {shared})")
+        out = {}
         for row in rows:
             if row not in data["rows"]:
-                raise ValueError(f"it has no row {row!r} (it has {sorted(data['rows'])})")
-            earlier = data["rows"][row]
-            if earlier["steps"] != summary[row]["steps"]:
-                raise ValueError(f"{row}: {earlier['steps']} steps there, {summary[row]['steps']} here")
-            for key in SEED_STATS:
-                summary[row][key] = seed_stats([*earlier[key]["per_seed"], *summary[row][key]["per_seed"]])
-            summary[row]["seeds"] += int(earlier["seeds"])
-            runs[row] = [*data["runs"].get(row, []), *runs[row]]
+                continue
+            if data["rows"][row]["steps"] != steps[row]:
+                raise ValueError(f"{row}: {data['rows'][row]['steps']} steps there, {steps[row]} here")
+            out[row] = seed_records(data["rows"][row], data["runs"][row])
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise SystemExit(f"error: --merge {path}: {exc}") from exc
-    return [*earlier_seeds, *seeds]
+    return out
+
+
+def assemble(rows: list[str], records: dict[str, list[dict[str, Any]]], steps: dict[str, Any],
+             sources: dict[str, list[str]]) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Per row, the table's summary (mean ± std over its seeds, in seed order) and its run records,
+    from the records of this call and of the merged files (``sources[row]`` names where each came
+    from). Refuses a seed that two sources both hold and a row no source has a seed of."""
+    summary, runs = {}, {}
+    for row in rows:
+        recs = sorted(records[row], key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in recs]
+        twice = sorted({s for s in seeds if seeds.count(s) > 1})
+        if twice:
+            raise SystemExit(f"error: {LABELS[row]}: seed(s) {twice} in more than one of {sources[row]}")
+        if not recs:
+            raise SystemExit(f"error: {LABELS[row]}: no seed trained in this call (--seeds 0) nor in a --merge file")
+        summary[row] = {key: seed_stats([r[key] for r in recs]) for key in SEED_STATS}
+        summary[row].update(seeds=len(recs), steps=steps[row])
+        runs[row] = [r["run"] for r in recs]
+    return summary, runs
 
 
 def table(rows: dict[str, dict[str, Any]]) -> str:
@@ -337,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     spec = f"generate:{args.eval_clips}:{args.preset}:{args.eval_seed}"
-    clips = generated_clips(args.eval_clips, args.preset, args.eval_seed, progress=not args.no_progress)
+    clips = generated_clips(args.eval_clips, args.preset, args.eval_seed, progress=not args.no_progress) if args.seeds else []
     start = time.perf_counter()
     per_row: dict[str, list[dict[str, Any]]] = {r: [] for r in args.rows}
     runs: dict[str, list[dict[str, Any]]] = {r: [] for r in args.rows}
@@ -359,24 +385,31 @@ def main(argv: list[str] | None = None) -> int:
             means = "  ".join(f"{m.upper()}={np.nanmean([c[m] for c in data['clips']]):.3f}" for m in METRICS)
             print(f"[compare] {LABELS[row]} seed {seed}: {means}", file=sys.stderr)
 
-    summary = {}
-    for row in args.rows:
-        summary[row] = summarise(per_row[row])
-        summary[row]["seeds"] = len(per_row[row])
-        summary[row]["steps"] = "loaded" if row in args.loaded else args.step_budget[row]
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    steps = {row: "loaded" if row in args.loaded else args.step_budget[row] for row in args.rows}
     train_data = f"generate:{args.clips}:{args.preset}:0"
+    records = {row: seed_records(summarise(per_row[row]), runs[row]) if per_row[row] else [] for row in args.rows}
+    sources = {row: ["this call"] if per_row[row] else [] for row in args.rows}
     for path in args.merge:
-        seeds = merge_earlier(path, args.rows, summary, runs, seeds, spec, train_data, args.smoke)
+        for row, recs in merged_records(path, args.rows, steps, spec, train_data, args.smoke).items():
+            records[row] += recs
+            sources[row].append(str(path))
+    summary, runs = assemble(args.rows, records, steps, sources)
+    seeds = sorted({run["seed"] for row in args.rows for run in runs[row]})
     print(table(summary))
 
-    swing = [max(c["n_visible"]) - min(c["n_visible"]) for c in per_row[args.rows[0]][0]["clips"]]
-    ci = int(np.argmax(swing))
-    args.out.mkdir(parents=True, exist_ok=True)
-    artefacts = {"plot": str(come_and_go_plot({r: per_row[r][0] for r in args.rows}, ci, args.out / "come_and_go.png",
-                                              f"held-out clip {clips[ci].name} (first seed of each method)"))}
-    if not args.no_video:
-        artefacts["video"] = str(overlay_video(first_detector, clips[ci], args.out / "overlay.mp4"))
+    artefacts: dict[str, str] = {}
+    here = [r for r in args.rows if per_row[r]]  # the plot and the video show this call's detectors
+    clip_name = None
+    if here:
+        swing = [max(c["n_visible"]) - min(c["n_visible"]) for c in per_row[here[0]][0]["clips"]]
+        ci = int(np.argmax(swing))
+        clip_name = clips[ci].name
+        args.out.mkdir(parents=True, exist_ok=True)
+        artefacts["plot"] = str(come_and_go_plot({r: per_row[r][0] for r in here}, ci, args.out / "come_and_go.png",
+                                                 f"held-out clip {clip_name} (first seed of each method)"))
+        if not args.no_video:
+            artefacts["video"] = str(overlay_video({r: first_detector[r] for r in here}, clips[ci],
+                                                   args.out / "overlay.mp4"))
     result = {
         "rows": {r: {"label": LABELS[r], **summary[r]} for r in args.rows},
         "table_markdown": table(summary),
@@ -385,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": seeds,
         "merged": [str(p) for p in args.merge],
         "runs": runs,
-        "come_and_go_clip": clips[ci].name,
+        "come_and_go_clip": clip_name,
         "artefacts": artefacts,
         "smoke": args.smoke,
         "wall_seconds_this_call": time.perf_counter() - start,
@@ -393,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
-    print(f"wrote {', '.join(artefacts.values())}", file=sys.stderr)
+    print(f"wrote {', '.join([*artefacts.values(), str(args.json)])}", file=sys.stderr)
     print(args.json)
     return 0
 

@@ -588,30 +588,45 @@ def test_compare_script_merges_an_earlier_calls_seeds(tmp_path, capsys):
     assert module.main([*common, "--seeds", "1", "--first-seed", "1", "--json", str(second)]) == 0
     assert module.main([*common, "--seeds", "2", "--json", str(both)]) == 0  # reuses the four finished runs
     capsys.readouterr()
+    merged_path = tmp_path / "merged.json"
     assert module.main([*common, "--seeds", "1", "--first-seed", "1", "--merge", str(first),
-                        "--json", str(tmp_path / "merged.json")]) == 0
-    merged, direct = json.loads((tmp_path / "merged.json").read_text()), json.loads(both.read_text())
+                        "--json", str(merged_path)]) == 0
     a, b = json.loads(first.read_text()), json.loads(second.read_text())
-    assert merged["seeds"] == [0, 1] and merged["merged"] == [str(first)]
-    for row in ("transporter", "mint"):
-        assert merged["rows"][row]["seeds"] == 2
-        for key in module.SEED_STATS:
-            expected = [a["rows"][row][key]["per_seed"][0], b["rows"][row][key]["per_seed"][0]]
-            got = merged["rows"][row][key]
-            np.testing.assert_allclose(got["per_seed"], expected)
-            np.testing.assert_allclose([got["mean"], got["std"]], [direct["rows"][row][key]["mean"],
-                                                                   direct["rows"][row][key]["std"]], equal_nan=True)
-        assert [r["seed"] for r in merged["runs"][row]] == [0, 1]
-    # the same seed twice, other held-out clips, a row the earlier file lacks, a real file into a smoke run
+    direct = json.loads(both.read_text())
+    # merging only (no training): the two one-seed files give the same table
+    assert module.main([*common, "--seeds", "0", "--merge", str(second), "--merge", str(first),
+                        "--json", str(tmp_path / "joined.json")]) == 0
+    joined = json.loads((tmp_path / "joined.json").read_text())
+    assert joined["artefacts"] == {} and joined["come_and_go_clip"] is None
+    for merged in (json.loads(merged_path.read_text()), joined):
+        assert merged["seeds"] == [0, 1]
+        for row in ("transporter", "mint"):
+            assert merged["rows"][row]["seeds"] == 2
+            for key in module.SEED_STATS:
+                expected = [a["rows"][row][key]["per_seed"][0], b["rows"][row][key]["per_seed"][0]]
+                got = merged["rows"][row][key]
+                np.testing.assert_allclose(got["per_seed"], expected)  # in seed order, whatever the merge order
+                np.testing.assert_allclose([got["mean"], got["std"]], [direct["rows"][row][key]["mean"],
+                                                                       direct["rows"][row][key]["std"]])
+            assert [r["seed"] for r in merged["runs"][row]] == [0, 1]
+    # a row the earlier file lacks keeps this call's seeds only
+    capsys.readouterr()
+    assert module.main([*common[:-1], "transporter,video-structure", "--seeds", "1", "--first-seed", "1",
+                        "--merge", str(first), "--json", str(tmp_path / "rows.json")]) == 0
+    rows = json.loads((tmp_path / "rows.json").read_text())["rows"]
+    assert rows["transporter"]["seeds"] == 2 and rows["video-structure"]["seeds"] == 1
+    # the same seed twice, other held-out clips, a row without any seed, a real file into a smoke run
     for argv, message in [
-        (["--seeds", "1", "--merge", str(first)], "overlap this call's [0] (seeds [0])"),
-        (["--seeds", "1", "--first-seed", "1", "--eval-seed", "7", "--merge", str(first)], "scored on generate:1:small:100000"),
+        (["--seeds", "1", "--merge", str(first)], "seed(s) [0] in more than one of ['this call', "),
+        (["--seeds", "1", "--first-seed", "1", "--eval-seed", "7", "--merge", str(first)],
+         "scored on generate:1:small:100000"),
+        (["--seeds", "0", "--merge", str(first), "--methods", "transporter,video-structure"],
+         "Video Structure: no seed trained in this call (--seeds 0) nor in a --merge file"),
     ]:
         with pytest.raises(SystemExit, match=re.escape(message)):
             module.main([*common, *argv, "--json", str(tmp_path / "x.json")])
-    with pytest.raises(SystemExit, match="it has no row 'video-structure'"):
-        module.main([*common[:-1], "transporter,video-structure", "--seeds", "1", "--first-seed", "1",
-                     "--merge", str(first), "--json", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit):
+        module.main([*common, "--seeds", "0", "--json", str(tmp_path / "x.json")])  # --seeds 0 needs --merge
     real = json.loads(first.read_text())
     real["smoke"] = False
     (tmp_path / "real.json").write_text(json.dumps(real))
@@ -640,5 +655,5 @@ def test_the_comparison_table_in_the_docs_is_the_kept_json():
             assert float(printed[0]) == pytest.approx(row[metric]["mean"], abs=tol[0]), (row["label"], metric, cells[col])
             if row["seeds"] > 1:
                 assert float(printed[1]) == pytest.approx(row[metric]["std"], abs=tol[1]), (row["label"], metric, cells[col])
-        assert len(data["seeds"]) == row["seeds"]
+        assert len(data["runs"][key]) == row["seeds"] == len(row["dop"]["per_seed"])
         assert str(row["steps"]) in cells[7], (row["label"], cells[7])
