@@ -220,21 +220,20 @@ def seed_stats(values: list[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "per_seed": [float(v) for v in values]}
 
 
-def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean ± std over seeds of the per-seed means over clips (NaN clips skipped)."""
-    out: dict[str, Any] = {m: seed_stats([float(np.nanmean([c[m] for c in s["clips"]])) for s in per_seed])
-                           for m in METRICS}
-    out["count_following"] = seed_stats([count_following(s["clips"]) for s in per_seed])
-    out["active_keypoints"] = seed_stats([float(np.mean([np.mean(c["n_active"]) for c in s["clips"]]))
-                                          for s in per_seed])
+def per_seed_values(per_seed: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each :data:`SEED_STATS` key's value per seed: the seed's mean over clips (NaN clips skipped),
+    its count-following and its mean number of active keypoints."""
+    out = {m: [float(np.nanmean([c[m] for c in s["clips"]])) for s in per_seed] for m in METRICS}
+    out["count_following"] = [count_following(s["clips"]) for s in per_seed]
+    out["active_keypoints"] = [float(np.mean([np.mean(c["n_active"]) for c in s["clips"]])) for s in per_seed]
     return out
 
 
-def seed_records(summary: dict[str, Any], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def seed_records(values: dict[str, list[float]], runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per seed of a row: its run record and its value of every :data:`SEED_STATS` key."""
-    if any(len(summary[key]["per_seed"]) != len(runs) for key in SEED_STATS):
-        raise ValueError(f"{len(runs)} runs but {[len(summary[k]['per_seed']) for k in SEED_STATS]} per-seed values")
-    return [{"seed": int(run["seed"]), "run": run, **{key: summary[key]["per_seed"][i] for key in SEED_STATS}}
+    if any(len(values[key]) != len(runs) for key in SEED_STATS):
+        raise ValueError(f"{len(runs)} runs but {[len(values[k]) for k in SEED_STATS]} per-seed values")
+    return [{"seed": int(run["seed"]), "run": run, **{key: values[key][i] for key in SEED_STATS}}
             for i, run in enumerate(runs)]
 
 
@@ -256,7 +255,7 @@ def merged_records(path: Path, rows: list[str], steps: dict[str, Any], heldout: 
                 continue
             if data["rows"][row]["steps"] != steps[row]:
                 raise ValueError(f"{row}: {data['rows'][row]['steps']} steps there, {steps[row]} here")
-            out[row] = seed_records(data["rows"][row], data["runs"][row])
+            out[row] = seed_records({k: data["rows"][row][k]["per_seed"] for k in SEED_STATS}, data["runs"][row])
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise SystemExit(f"error: --merge {path}: {exc}") from exc
     return out
@@ -387,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
 
     steps = {row: "loaded" if row in args.loaded else args.step_budget[row] for row in args.rows}
     train_data = f"generate:{args.clips}:{args.preset}:0"
-    records = {row: seed_records(summarise(per_row[row]), runs[row]) if per_row[row] else [] for row in args.rows}
+    records = {row: seed_records(per_seed_values(per_row[row]), runs[row]) for row in args.rows}
     sources = {row: ["this call"] if per_row[row] else [] for row in args.rows}
     for path in args.merge:
         for row, recs in merged_records(path, args.rows, steps, spec, train_data, args.smoke).items():
