@@ -510,7 +510,8 @@ def test_ddp_averages_a_baselines_gradients(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["transporter-clevrer-like", "transporter-modified-clevrer-like",
-                                  "video-structure-clevrer-like", "transporter-magical"])
+                                  "video-structure-clevrer-like", "transporter-magical",
+                                  "transporter-modified-magical", "video-structure-magical"])
 def test_shipped_baseline_names_load_as_their_method(name):
     from mint_rl import pretrained
 

@@ -79,6 +79,18 @@ BASELINE_PRETRAINED: dict[str, PretrainedEntry] = {
         "of all three tasks (the BC comparison's baseline keypoints)",
         "transporter",
     ),
+    "transporter-modified-magical": PretrainedEntry(
+        "transporter-modified-magical.safetensors",
+        "Transporter-modified (receptive field 7, 122x122 features), K=25, 128x128 (resized from 96x96), "
+        "allocentric MAGICAL frames from the scripted experts of all three tasks",
+        "transporter-modified",
+    ),
+    "video-structure-magical": PretrainedEntry(
+        "video-structure-magical.safetensors",
+        "Video Structure, K=25, 64x64 (resized from 96x96), allocentric MAGICAL frames from the scripted experts "
+        "of all three tasks",
+        "video-structure",
+    ),
 }
 
 
