@@ -102,3 +102,69 @@ def test_coverage_evaluation_sees_a_keypoint_swap_between_variants(monkeypatch):
         assert rows["TestColour"]["role_agreement"] == pytest.approx(1.0 if agreement else 1 / 3)
     with pytest.raises(ValueError, match="not variants of MoveToCorner"):
         evaluation.magical_keypoint_coverage("steady", tasks=["MoveToCorner"], variants=["TestLayout"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_region_coverage_matches_a_point_in_box_loop(seed):
+    rng = np.random.default_rng(seed)
+    t, k, g, size = 5, 6, 2, 40
+    kp = torch.from_numpy(rng.uniform(-1, 1, (t, k, 2)).astype(np.float32))
+    st = torch.from_numpy((rng.random((t, k)) < 0.7).astype(np.float32))
+    lo = rng.uniform(0, 25, (t, g, 2))
+    boxes = np.concatenate([lo, lo + rng.uniform(5, 15, (t, g, 2))], axis=-1)
+    exclude = rng.random((t, k)) < 0.3
+    px = (kp.numpy() + 1) / 2 * (size - 1)
+    for ex in (None, exclude):
+        got = evaluation.region_coverage(kp, st, boxes, size, exclude=ex)
+        for i in range(t):
+            for j in range(g):
+                u0, v0, u1, v1 = boxes[i, j]
+                want = any(st[i, n] > 0.5 and (ex is None or not ex[i, n]) and u0 <= px[i, n, 0] <= u1
+                           and v0 <= px[i, n, 1] <= v1 for n in range(k))
+                assert got[i, j] == want
+    with pytest.raises(ValueError, match="expected \\(T=5, G, 4\\)"):
+        evaluation.region_coverage(kp, st, boxes[:, :, :2], size)
+
+
+def test_goal_coverage_counts_keypoints_off_the_robot_only(monkeypatch):
+    """The robot stands in the goal region; only a keypoint of its own there covers the goal."""
+    size, frames = 96, 4
+    box = np.array([[10.0, 10.0, 40.0, 40.0]])
+
+    def fake_episode(task, variant, seed, resolution=96):
+        positions = [{"robot": np.array([[20.0, 20.0]]), "blocks": np.zeros((0, 2)), "goal_boxes": box}
+                     for _ in range(frames)]
+        return np.zeros((frames, size, size, 3), np.uint8), positions, 1.0
+
+    def fake_detect(detector, clip):
+        px = np.zeros((frames, 2, 2))
+        px[:, 0] = [20.0, 21.0]  # on the robot, inside the region
+        px[:, 1] = [35.0, 35.0] if detector == "goal-keypoint" else [80.0, 80.0]
+        return pixel_to_normalized(torch.from_numpy(px).float(), size, size), torch.ones(frames, 2)
+
+    monkeypatch.setattr(evaluation, "magical_expert_episode", fake_episode)
+    monkeypatch.setattr(evaluation, "detect_clip", fake_detect)
+    for detector, goals in (("goal-keypoint", 1.0), ("robot-only", 0.0)):
+        cov = evaluation.magical_keypoint_coverage(detector, tasks=["MoveToRegion"], variants=["TestJitter"],
+                                                   episodes=1, progress=False)
+        assert cov["goals"] == cov["per_task"]["MoveToRegion"]["goals"] == goals
+        assert cov["robot"] == 1.0 and cov["all_objects"] == 1.0  # goals are not part of all_objects
+
+
+def test_goal_boxes_of_a_real_move_to_region_scene():
+    import gymnasium
+
+    import mint_rl  # noqa: F401
+    from mint_rl.envs import object_positions_px, read_state
+    from mint_rl.envs.state import ARENA_HALF_VIEW, goal_boxes_px
+
+    env = gymnasium.make("magical/MoveToRegion-Demo-v0", view="allo", resolution=96)
+    try:
+        env.reset(seed=0)
+        boxes, centres, goal = goal_boxes_px(env, 96), object_positions_px(env, 96)["goals"], read_state(env).goals[0]
+    finally:
+        env.close()
+    assert boxes.shape == (1, 4)
+    np.testing.assert_allclose((boxes[0, :2] + boxes[0, 2:]) / 2, centres[0])  # the box is centred on the goal
+    scale = 96 / (2 * ARENA_HALF_VIEW)
+    np.testing.assert_allclose(boxes[0, 2:] - boxes[0, :2], [goal.w * scale, goal.h * scale])

@@ -33,6 +33,7 @@ __all__ = [
     "world_to_pixel",
     "pixel_to_world",
     "object_positions_px",
+    "goal_boxes_px",
 ]
 
 #: Half side of the square of world coordinates shown by the allocentric view.
@@ -200,6 +201,15 @@ def pixel_to_world(uv: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.stack([x, y], axis=-1)
 
 
+def _view_resolution(env: Any, resolution: Optional[int]) -> int:
+    """``resolution``, or else the env's observation resolution (our adapter), or MAGICAL's render size."""
+    if resolution is None:
+        resolution = getattr(env, "resolution", None) or getattr(getattr(env, "unwrapped", None), "resolution", None)
+        if resolution is None:
+            resolution = int(unwrap_magical(env).res_hw[0])
+    return int(resolution)
+
+
 def object_positions_px(env: Any, resolution: Optional[int] = None) -> dict[str, np.ndarray]:
     """Robot, block and goal-region centres in pixels of the allocentric view.
 
@@ -213,11 +223,7 @@ def object_positions_px(env: Any, resolution: Optional[int] = None) -> dict[str,
         (see :func:`world_to_pixel`); ``blocks``/``goals`` follow the env's entity order.
     """
     state = read_state(env)
-    if resolution is None:
-        resolution = getattr(env, "resolution", None) or getattr(getattr(env, "unwrapped", None), "resolution", None)
-        if resolution is None:
-            resolution = int(unwrap_magical(env).res_hw[0])
-    res = int(resolution)
+    res = _view_resolution(env, resolution)
 
     def px(points: list[tuple[float, float]]) -> np.ndarray:
         arr = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -228,3 +234,19 @@ def object_positions_px(env: Any, resolution: Optional[int] = None) -> dict[str,
         "blocks": px([(b.pose.x, b.pose.y) for b in state.blocks]),
         "goals": px([(g.x, g.y) for g in state.goals]),
     }
+
+
+def goal_boxes_px(env: Any, resolution: Optional[int] = None) -> np.ndarray:
+    """Goal rectangles as ``(G, 4)`` pixel boxes ``(u_min, v_min, u_max, v_max)`` of the allocentric view.
+
+    The pixel box of each :class:`GoalRegion` (its corners through :func:`world_to_pixel`), in the
+    env's entity order; ``(0, 4)`` for a task without goal regions. ``resolution`` as in
+    :func:`object_positions_px`.
+    """
+    state = read_state(env)
+    res = _view_resolution(env, resolution)
+    if not state.goals:
+        return np.zeros((0, 4), dtype=np.float64)
+    corners = np.array([[(g.x - g.w / 2, g.y + g.h / 2), (g.x + g.w / 2, g.y - g.h / 2)] for g in state.goals])
+    uv = world_to_pixel(corners, res, res)  # (G, 2 corners, 2)
+    return np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)

@@ -99,15 +99,20 @@ MAGICAL_BLOCK_RADIUS = 0.12
 
 
 def magical_expert_episode(task: str, variant: str, seed: int, resolution: int = 96) -> tuple[np.ndarray, list[dict], float]:
-    """Frames ``(T, R, R, 3)``, per-frame object pixel centres and score of one expert episode."""
+    """Frames ``(T, R, R, 3)``, per-frame object pixel centres (and ``"goal_boxes"``, see
+    :func:`~mint_rl.envs.state.goal_boxes_px`) and score of one expert episode."""
     import gymnasium
 
     import mint_rl  # noqa: F401  (registers the ids)
     from mint_rl.envs import expert_episode, object_positions_px
+    from mint_rl.envs.state import goal_boxes_px
+
+    def positions(e: Any) -> dict[str, np.ndarray]:
+        return {**object_positions_px(e, resolution), "goal_boxes": goal_boxes_px(e, resolution)}
 
     env = gymnasium.make(f"magical/{task}-{variant}-v0", view="allo", resolution=resolution)
     try:
-        episode = expert_episode(env, seed, per_frame=lambda e: object_positions_px(e, resolution))
+        episode = expert_episode(env, seed, per_frame=positions)
     finally:
         env.close()
     return np.stack(episode.observations), episode.frames, episode.score
@@ -134,6 +139,40 @@ def object_coverage(
     active = (status > 0.5).numpy()
     d = np.linalg.norm(px[:, None, :, :] - centres[:, :, None, :], axis=-1)  # (T, N, K)
     return ((d <= radii[None, :, None]) & active[:, None, :]).any(axis=-1)
+
+
+def region_coverage(keypoints: torch.Tensor, status: torch.Tensor, boxes: np.ndarray, size: int,
+                    exclude: Optional[np.ndarray] = None) -> np.ndarray:
+    """``(T, G)`` bool: whether an active keypoint lies inside goal region ``g`` (its pixel box).
+
+    Args:
+        keypoints: ``(T, K, 2)`` normalised; status: ``(T, K)``.
+        boxes: ``(T, G, 4)`` pixel boxes ``(u_min, v_min, u_max, v_max)`` of a ``size x size`` image.
+        exclude: optional ``(T, K)`` bool, keypoints that do not count (e.g. those on the robot
+            or a block, which may stand inside the region).
+
+    Example:
+        >>> kp = torch.tensor([[[0.0, 0.0], [-1.0, -1.0]]]); st = torch.tensor([[1.0, 1.0]])
+        >>> boxes = np.array([[[3.0, 3.0, 5.0, 5.0], [6.0, 0.0, 8.0, 2.0]]])
+        >>> region_coverage(kp, st, boxes, 9).tolist()
+        [[True, False]]
+        >>> region_coverage(kp, st, boxes, 9, exclude=np.array([[True, False]])).tolist()
+        [[False, False]]
+    """
+    from mint_rl.coords import normalized_to_pixel
+
+    if boxes.ndim != 3 or boxes.shape[-1] != 4 or boxes.shape[0] != keypoints.shape[0]:
+        raise ValueError(f"boxes: expected (T={keypoints.shape[0]}, G, 4), got {boxes.shape}")
+    px = normalized_to_pixel(keypoints, size, size).numpy()[:, None]  # (T, 1, K, 2)
+    active = (status > 0.5).numpy()
+    if exclude is not None:
+        if exclude.shape != active.shape:
+            raise ValueError(f"exclude: expected {tuple(active.shape)} like status, got {exclude.shape}")
+        active = active & ~exclude
+    active = active[:, None, :]
+    lo, hi = boxes[:, :, None, :2], boxes[:, :, None, 2:]
+    inside = ((px >= lo) & (px <= hi)).all(axis=-1)  # (T, G, K)
+    return (inside & active).any(axis=-1)
 
 
 #: Roles a keypoint index can play in one frame (:func:`keypoint_roles`), in histogram order.
@@ -246,7 +285,7 @@ def magical_keypoint_coverage(
     progress: bool = True,
     reference: str = "TestJitter",
 ) -> dict[str, Any]:
-    """How often an active keypoint sits on the robot and on every block in expert episodes, and
+    """How often an active keypoint sits on the robot, every block and every goal region in expert episodes, and
     whether the same keypoint indices do so from one MAGICAL variant to another.
 
     For each frame of ``episodes`` scripted-expert episodes per task and variant (seeds
@@ -264,7 +303,10 @@ def magical_keypoint_coverage(
 
     Returns:
         ``{"all_objects": fraction of frames with every object covered, "robot": ..., "blocks":
-        fraction of block instances covered, "frames": n, "per_task": {task: {same keys}},
+        fraction of block instances covered, "goals": fraction of goal-region instances with an
+        active keypoint inside the region that is on neither the robot nor a block
+        (:func:`region_coverage`; the robot stands in the region at the end of an episode; NaN
+        for tasks without goal regions; not part of "all_objects"), "frames": n, "per_task": {task: {same keys}},
         "per_variant": {task: {variant: {same keys, "robot_index": (K,) histogram, "block_index",
         "roles": (K, 4), "robot_agreement", "block_agreement", "role_agreement" (against the
         reference; ``None`` when the reference was not evaluated)}}}}``.
@@ -286,7 +328,7 @@ def magical_keypoint_coverage(
     px_per_unit = resolution / (2 * ARENA_HALF_VIEW)
     jobs = [(t, v, seed + e) for t in tasks for v in task_variants[t] for e in range(episodes)]
     raw: dict[str, dict[str, dict[str, list]]] = {
-        t: {v: {"covered": [], "covering": [], "roles": []} for v in task_variants[t]} for t in tasks}
+        t: {v: {"covered": [], "covering": [], "roles": [], "goals": []} for v in task_variants[t]} for t in tasks}
     num_keypoints = None
     for task, variant, s in tqdm(jobs, desc="coverage", disable=not progress):
         frames, positions, _ = magical_expert_episode(task, variant, s, resolution)
@@ -298,22 +340,30 @@ def magical_keypoint_coverage(
         acc["covering"].append(covering_keypoints(kp, st, centres, radii, resolution))
         acc["covered"].append(acc["covering"][-1] >= 0)
         acc["roles"].append(keypoint_roles(kp, st, centres, radii, resolution))
+        boxes = np.stack([p.get("goal_boxes", np.zeros((0, 4))) for p in positions])  # (T, G, 4)
+        on_objects = np.isin(acc["roles"][-1], [KEYPOINT_ROLES.index("robot"), KEYPOINT_ROLES.index("block")])
+        acc["goals"].append(region_coverage(kp, st, boxes, resolution, exclude=on_objects))
 
-    def coverage(covered: list[np.ndarray]) -> dict[str, Any]:
+    def coverage(covered: list[np.ndarray], goal_hits: list[np.ndarray]) -> dict[str, Any]:
         every = np.concatenate([c.all(axis=1) for c in covered])
         robot = np.concatenate([c[:, 0] for c in covered])
         blocks = np.concatenate([c[:, 1:].ravel() for c in covered])
+        goals = np.concatenate([g.ravel() for g in goal_hits])
         return {"all_objects": float(every.mean()), "robot": float(robot.mean()),
-                "blocks": float(blocks.mean()) if blocks.size else float("nan"), "frames": int(every.size)}
+                "blocks": float(blocks.mean()) if blocks.size else float("nan"),
+                "goals": float(goals.mean()) if goals.size else float("nan"), "frames": int(every.size)}
 
-    per_task = {t: coverage([c for v in raw[t].values() for c in v["covered"]]) for t in tasks}
+    def pooled(accs: list[dict[str, list]]) -> dict[str, Any]:
+        return coverage([c for a in accs for c in a["covered"]], [g for a in accs for g in a["goals"]])
+
+    per_task = {t: pooled(list(raw[t].values())) for t in tasks}
     per_variant: dict[str, dict[str, dict[str, Any]]] = {}
     for t in tasks:
         per_variant[t] = {}
         for v, acc in raw[t].items():
             covering = acc["covering"]
             per_variant[t][v] = {
-                **coverage(acc["covered"]),
+                **pooled([acc]),
                 "robot_index": index_histogram(np.concatenate([c[:, 0] for c in covering]), num_keypoints),
                 "block_index": index_histogram(np.concatenate([c[:, 1:].ravel() for c in covering]), num_keypoints),
                 "roles": role_histogram(np.concatenate(acc["roles"])),
@@ -323,5 +373,5 @@ def magical_keypoint_coverage(
             for name, key in (("robot_agreement", "robot_index"), ("block_agreement", "block_index"),
                               ("role_agreement", "roles")):
                 row[name] = None if ref is None else histogram_agreement(row[key], ref[key])
-    overall = coverage([c for t in tasks for v in raw[t].values() for c in v["covered"]])
+    overall = pooled([a for t in tasks for a in raw[t].values()])
     return {**overall, "per_task": per_task, "per_variant": per_variant, "reference": reference}
