@@ -7,7 +7,8 @@ held out from the training episodes, whose seeds start at 0), detects keypoints 
 allocentric 96x96 frames and compares them with the simulator's object positions
 (:func:`mint_rl.training.evaluation.magical_keypoint_coverage`: an object is covered when an
 active keypoint lies within its radius of its centre; a goal region when an active keypoint lies
-inside it: ``goals``, not part of ``all``).
+inside it and is on neither robot nor block: ``goals``, not part of ``all``; ``mirror``: the same
+for the goal's box reflected through the image centre, the level of keypoints that ignore the goal).
 
 Keypoint identity, per variant against ``--reference`` (TestJitter, where the BC demos come
 from): ``robot idx`` / ``block idx`` = histogram intersection of *which* keypoint index covers
@@ -78,21 +79,21 @@ def main(argv: list[str] | None = None) -> int:
     det = load_detector(args.detector)  # any keypoint method: MINT or a baseline
     cov = magical_keypoint_coverage(det, tasks=args.tasks, variants=args.variants, episodes=args.episodes,
                                     seed=args.seed, progress=not args.no_progress, reference=args.reference)
-    print(f"{'task':<14} {'variant':<14} {'robot':>7} {'blocks':>7} {'goals':>7} {'all':>7} {'frames':>7} "
+    print(f"{'task':<14} {'variant':<14} {'robot':>7} {'blocks':>7} {'goals':>7} {'mirror':>7} {'all':>7} {'frames':>7} "
           f"{'robot idx':>9} {'block idx':>9} {'roles':>7}  robot's keypoints")
     for task, rows in cov["per_variant"].items():
         for variant, row in rows.items():
             print(f"{task:<14} {variant:<14} {_fmt(row['robot'])} {_fmt(row['blocks'])} {_fmt(row['goals'])} "
-                  f"{_fmt(row['all_objects'])} "
+                  f"{_fmt(row['goals_mirrored'])} {_fmt(row['all_objects'])} "
                   f"{row['frames']:7d} {_fmt(row['robot_agreement']):>9} {_fmt(row['block_agreement']):>9} "
                   f"{_fmt(row['role_agreement'])}  {top_indices(row['robot_index'])}")
     print()
-    print(f"{'task':<14} {'robot':>7} {'blocks':>7} {'goals':>7} {'all':>7} {'frames':>7}")
+    print(f"{'task':<14} {'robot':>7} {'blocks':>7} {'goals':>7} {'mirror':>7} {'all':>7} {'frames':>7}")
     for task, row in cov["per_task"].items():
-        print(f"{task:<14} {_fmt(row['robot'])} {_fmt(row['blocks'])} {_fmt(row['goals'])} {_fmt(row['all_objects'])} "
-              f"{row['frames']:7d}")
-    print(f"{'all':<14} {_fmt(cov['robot'])} {_fmt(cov['blocks'])} {_fmt(cov['goals'])} {_fmt(cov['all_objects'])} "
-          f"{cov['frames']:7d}")
+        print(f"{task:<14} {_fmt(row['robot'])} {_fmt(row['blocks'])} {_fmt(row['goals'])} {_fmt(row['goals_mirrored'])} "
+              f"{_fmt(row['all_objects'])} {row['frames']:7d}")
+    print(f"{'all':<14} {_fmt(cov['robot'])} {_fmt(cov['blocks'])} {_fmt(cov['goals'])} {_fmt(cov['goals_mirrored'])} "
+          f"{_fmt(cov['all_objects'])} {cov['frames']:7d}")
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"detector": args.detector, "variants": args.variants or "all", "episodes": args.episodes,
               "seed": args.seed, **cov}

@@ -148,6 +148,8 @@ def test_goal_coverage_counts_keypoints_off_the_robot_only(monkeypatch):
         cov = evaluation.magical_keypoint_coverage(detector, tasks=["MoveToRegion"], variants=["TestJitter"],
                                                    episodes=1, progress=False)
         assert cov["goals"] == cov["per_task"]["MoveToRegion"]["goals"] == goals
+        # the box mirrored through the centre, (55, 55)-(85, 85), holds the spare keypoint at (80, 80)
+        assert cov["goals_mirrored"] == 1.0 - goals
         assert cov["robot"] == 1.0 and cov["all_objects"] == 1.0  # goals are not part of all_objects
 
 

@@ -175,6 +175,17 @@ def region_coverage(keypoints: torch.Tensor, status: torch.Tensor, boxes: np.nda
     return (inside & active).any(axis=-1)
 
 
+def mirrored_boxes(boxes: np.ndarray, size: int) -> np.ndarray:
+    """Pixel boxes ``(..., 4)`` ``(u_min, v_min, u_max, v_max)`` reflected through the centre of a
+    ``size x size`` image (pixel centres ``0 .. size - 1``): same size, opposite place.
+
+    Example:
+        >>> mirrored_boxes(np.array([[0.0, 2.0, 3.0, 4.0]]), 10).tolist()
+        [[6.0, 5.0, 9.0, 7.0]]
+    """
+    return (size - 1) - boxes[..., [2, 3, 0, 1]]
+
+
 #: Roles a keypoint index can play in one frame (:func:`keypoint_roles`), in histogram order.
 KEYPOINT_ROLES = ("inactive", "spare", "robot", "block")
 
@@ -306,7 +317,9 @@ def magical_keypoint_coverage(
         fraction of block instances covered, "goals": fraction of goal-region instances with an
         active keypoint inside the region that is on neither the robot nor a block
         (:func:`region_coverage`; the robot stands in the region at the end of an episode; NaN
-        for tasks without goal regions; not part of "all_objects"), "frames": n, "per_task": {task: {same keys}},
+        for tasks without goal regions; not part of "all_objects"), "goals_mirrored": the same for
+        each goal's box mirrored through the image centre (:func:`mirrored_boxes`: the chance level
+        of keypoints that ignore the goal; goals >> goals_mirrored means keypoints mark the goal), "frames": n, "per_task": {task: {same keys}},
         "per_variant": {task: {variant: {same keys, "robot_index": (K,) histogram, "block_index",
         "roles": (K, 4), "robot_agreement", "block_agreement", "role_agreement" (against the
         reference; ``None`` when the reference was not evaluated)}}}}``.
@@ -328,7 +341,7 @@ def magical_keypoint_coverage(
     px_per_unit = resolution / (2 * ARENA_HALF_VIEW)
     jobs = [(t, v, seed + e) for t in tasks for v in task_variants[t] for e in range(episodes)]
     raw: dict[str, dict[str, dict[str, list]]] = {
-        t: {v: {"covered": [], "covering": [], "roles": [], "goals": []} for v in task_variants[t]} for t in tasks}
+        t: {v: {"covered": [], "covering": [], "roles": [], "goals": [], "mirrored": []} for v in task_variants[t]} for t in tasks}
     num_keypoints = None
     for task, variant, s in tqdm(jobs, desc="coverage", disable=not progress):
         frames, positions, _ = magical_expert_episode(task, variant, s, resolution)
@@ -343,18 +356,19 @@ def magical_keypoint_coverage(
         boxes = np.stack([p.get("goal_boxes", np.zeros((0, 4))) for p in positions])  # (T, G, 4)
         on_objects = np.isin(acc["roles"][-1], [KEYPOINT_ROLES.index("robot"), KEYPOINT_ROLES.index("block")])
         acc["goals"].append(region_coverage(kp, st, boxes, resolution, exclude=on_objects))
+        acc["mirrored"].append(region_coverage(kp, st, mirrored_boxes(boxes, resolution), resolution, exclude=on_objects))
 
-    def coverage(covered: list[np.ndarray], goal_hits: list[np.ndarray]) -> dict[str, Any]:
-        every = np.concatenate([c.all(axis=1) for c in covered])
-        robot = np.concatenate([c[:, 0] for c in covered])
-        blocks = np.concatenate([c[:, 1:].ravel() for c in covered])
-        goals = np.concatenate([g.ravel() for g in goal_hits])
-        return {"all_objects": float(every.mean()), "robot": float(robot.mean()),
-                "blocks": float(blocks.mean()) if blocks.size else float("nan"),
-                "goals": float(goals.mean()) if goals.size else float("nan"), "frames": int(every.size)}
+    def fraction(hits: list[np.ndarray]) -> float:
+        flat = np.concatenate([h.ravel() for h in hits])
+        return float(flat.mean()) if flat.size else float("nan")
 
     def pooled(accs: list[dict[str, list]]) -> dict[str, Any]:
-        return coverage([c for a in accs for c in a["covered"]], [g for a in accs for g in a["goals"]])
+        covered = [c for a in accs for c in a["covered"]]
+        every = np.concatenate([c.all(axis=1) for c in covered])
+        return {"all_objects": float(every.mean()), "robot": fraction([c[:, 0] for c in covered]),
+                "blocks": fraction([c[:, 1:] for c in covered]),
+                "goals": fraction([g for a in accs for g in a["goals"]]),
+                "goals_mirrored": fraction([g for a in accs for g in a["mirrored"]]), "frames": int(every.size)}
 
     per_task = {t: pooled(list(raw[t].values())) for t in tasks}
     per_variant: dict[str, dict[str, dict[str, Any]]] = {}
