@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     det = load_detector(args.detector)  # any keypoint method: MINT or a baseline
     cov = magical_keypoint_coverage(det, tasks=args.tasks, variants=args.variants, episodes=args.episodes,
                                     seed=args.seed, progress=not args.no_progress, reference=args.reference)
-    print(f"{'task':<14} {'variant':<14} {'robot':>7} {'blocks':>7} {'goals':>7} {'mirror':>7} {'all':>7} {'frames':>7} "
+    print(f"{'task':<14} {'variant':<14} {'robot':>7} {'blocks':>7} {'goals':>7} {'mirror':>7} {'all':>7} "
+          f"{'frames':>7} "
           f"{'robot idx':>9} {'block idx':>9} {'roles':>7}  robot's keypoints")
     for task, rows in cov["per_variant"].items():
         for variant, row in rows.items():
@@ -90,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{'task':<14} {'robot':>7} {'blocks':>7} {'goals':>7} {'mirror':>7} {'all':>7} {'frames':>7}")
     for task, row in cov["per_task"].items():
-        print(f"{task:<14} {_fmt(row['robot'])} {_fmt(row['blocks'])} {_fmt(row['goals'])} {_fmt(row['goals_mirrored'])} "
-              f"{_fmt(row['all_objects'])} {row['frames']:7d}")
+        print(f"{task:<14} {_fmt(row['robot'])} {_fmt(row['blocks'])} {_fmt(row['goals'])} "
+              f"{_fmt(row['goals_mirrored'])} {_fmt(row['all_objects'])} {row['frames']:7d}")
     print(f"{'all':<14} {_fmt(cov['robot'])} {_fmt(cov['blocks'])} {_fmt(cov['goals'])} {_fmt(cov['goals_mirrored'])} "
           f"{_fmt(cov['all_objects'])} {cov['frames']:7d}")
     args.out.mkdir(parents=True, exist_ok=True)

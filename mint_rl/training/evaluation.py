@@ -319,7 +319,8 @@ def magical_keypoint_coverage(
         (:func:`region_coverage`; the robot stands in the region at the end of an episode; NaN
         for tasks without goal regions; not part of "all_objects"), "goals_mirrored": the same for
         each goal's box mirrored through the image centre (:func:`mirrored_boxes`: the chance level
-        of keypoints that ignore the goal; goals >> goals_mirrored means keypoints mark the goal), "frames": n, "per_task": {task: {same keys}},
+        of keypoints that ignore the goal; goals >> goals_mirrored means keypoints mark the goal),
+        "frames": n, "per_task": {task: {same keys}},
         "per_variant": {task: {variant: {same keys, "robot_index": (K,) histogram, "block_index",
         "roles": (K, 4), "robot_agreement", "block_agreement", "role_agreement" (against the
         reference; ``None`` when the reference was not evaluated)}}}}``.
@@ -341,7 +342,8 @@ def magical_keypoint_coverage(
     px_per_unit = resolution / (2 * ARENA_HALF_VIEW)
     jobs = [(t, v, seed + e) for t in tasks for v in task_variants[t] for e in range(episodes)]
     raw: dict[str, dict[str, dict[str, list]]] = {
-        t: {v: {"covered": [], "covering": [], "roles": [], "goals": [], "mirrored": []} for v in task_variants[t]} for t in tasks}
+        t: {v: {"covered": [], "covering": [], "roles": [], "goals": [], "mirrored": []} for v in task_variants[t]}
+        for t in tasks}
     num_keypoints = None
     for task, variant, s in tqdm(jobs, desc="coverage", disable=not progress):
         frames, positions, _ = magical_expert_episode(task, variant, s, resolution)
@@ -356,7 +358,8 @@ def magical_keypoint_coverage(
         boxes = np.stack([p.get("goal_boxes", np.zeros((0, 4))) for p in positions])  # (T, G, 4)
         on_objects = np.isin(acc["roles"][-1], [KEYPOINT_ROLES.index("robot"), KEYPOINT_ROLES.index("block")])
         acc["goals"].append(region_coverage(kp, st, boxes, resolution, exclude=on_objects))
-        acc["mirrored"].append(region_coverage(kp, st, mirrored_boxes(boxes, resolution), resolution, exclude=on_objects))
+        mirrored = mirrored_boxes(boxes, resolution)
+        acc["mirrored"].append(region_coverage(kp, st, mirrored, resolution, exclude=on_objects))
 
     def fraction(hits: list[np.ndarray]) -> float:
         flat = np.concatenate([h.ravel() for h in hits])
