@@ -13,6 +13,7 @@ from mint_rl.policies import (
     keypoint_node_features,
 )
 from mint_rl.policies.graph import batched_edge_index
+from mint_rl.policies.interaction_network import AttentionReadout, attention_readout
 
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -218,3 +219,51 @@ def test_config_validation():
         InteractionNetworkConfig(positional_encoding="rope")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pooling"):
         InteractionNetworkConfig(pooling="max")  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- attention readout
+def test_attention_readout_matches_a_per_query_loop():
+    g = torch.Generator().manual_seed(3)
+    keys, values = torch.randn(2, 5, 4, generator=g), torch.randn(2, 5, 4, generator=g)
+    queries = torch.randn(3, 4, generator=g)
+    got = attention_readout(keys, queries, keys, values)
+    for b in range(2):
+        for m in range(3):
+            scores = torch.tensor([float(queries[m] @ keys[b, i]) / 2.0 for i in range(5)])  # sqrt(H) = 2
+            weights = torch.exp(scores) / torch.exp(scores).sum()
+            expected = sum(weights[i] * values[b, i] for i in range(5))
+            assert torch.allclose(got[b, 4 * m: 4 * (m + 1)], expected, atol=1e-5)
+    with pytest.raises(ValueError, match=r"queries of shape \(M, 4\)"):
+        attention_readout(keys, torch.zeros(3, 5), keys, values)
+
+
+def test_attention_readout_graph_form_equals_the_dense_one_for_any_node_counts():
+    torch.manual_seed(0)
+    readout = AttentionReadout(hidden_dim=8, num_queries=2)
+    nodes = [torch.randn(k, 8) for k in (3, 6, 1)]
+    batch = torch.cat([torch.full((n.shape[0],), i) for i, n in enumerate(nodes)])
+    flat = readout.forward_graph(torch.cat(nodes), batch, num_graphs=3)
+    for i, n in enumerate(nodes):
+        assert torch.allclose(flat[i], readout(n.unsqueeze(0))[0], atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(B, K, 8\)"):
+        readout(torch.zeros(2, 3, 7))
+
+
+def test_attention_pooling_reads_nodes_by_content_not_index():
+    net = _net(positional_encoding="none", pooling="attention", attention_queries=3)
+    assert net.pooled_dim == 3 * net.hidden_dim
+    obs = _obs()
+    perm = torch.randperm(6, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(net.action_logits(obs[:, :, perm]), net.action_logits(obs), atol=1e-5)
+    indexed = _net(positional_encoding="learned", pooling="attention")
+    assert not torch.allclose(indexed.action_logits(obs[:, :, perm]), indexed.action_logits(obs), atol=1e-4)
+    logits, nxt = indexed.heads(obs)
+    (logits.square().mean() + nxt.square().mean()).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in indexed.readout.parameters())
+
+
+def test_the_other_readouts_have_no_attention_parameters():
+    for pooling in ("flatten", "mean", "sum"):
+        assert not any(name.startswith("readout.") for name in _net(pooling=pooling).state_dict())
+    with pytest.raises(ValueError, match="attention_queries"):
+        InteractionNetworkConfig(pooling="attention", attention_queries=0)

@@ -65,10 +65,11 @@ def test_extractor_rejects_observations_of_another_shape():
         KeypointGraphExtractor(gym.spaces.Discrete(3))  # type: ignore[arg-type]
 
 
-def test_extractor_features_match_the_network_pooling():
+@pytest.mark.parametrize("pooling", ["sum", "attention"])
+def test_extractor_features_match_the_network_pooling(pooling):
     space = _space()
     torch.manual_seed(0)
-    extractor = KeypointGraphExtractor(space, features_dim=16, config=InteractionNetworkConfig(pooling="sum"))
+    extractor = KeypointGraphExtractor(space, features_dim=16, config=InteractionNetworkConfig(pooling=pooling))
     obs = _batch(space, 3)
     pooled = extractor.network.pool(extractor.network.node_embeddings(obs))
     assert torch.allclose(extractor(obs), extractor.projection(pooled), atol=1e-5)
@@ -218,12 +219,13 @@ def test_policy_save_and_load_round_trip_without_pickle(tmp_path):
         custom.save(tmp_path / "custom.safetensors")
 
 
-def test_policy_files_carry_the_interaction_network_config(tmp_path):
+@pytest.mark.parametrize("pooling", ["sum", "attention"])
+def test_policy_files_carry_the_interaction_network_config(tmp_path, pooling):
     from mint_rl.policies import InteractionNetworkConfig
     from mint_rl.policies.serialization import load_policy
 
     env = ToyKeypointEnv()
-    config = InteractionNetworkConfig(pooling="sum", mask_inactive=True, hidden_dim=32, effect_dim=16)
+    config = InteractionNetworkConfig(pooling=pooling, mask_inactive=True, hidden_dim=32, effect_dim=16, attention_queries=3)
     policy = MintGraphPolicy(env.observation_space, env.action_space, lambda _: 1e-3, features_extractor_kwargs={"config": config})
     policy.set_training_mode(False)
     loaded = load_policy(policy.save(tmp_path / "custom-config.safetensors"))

@@ -11,10 +11,18 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch
 from torch_geometric.nn import MessagePassing, global_add_pool, global_mean_pool
 from torch_geometric.utils import degree
+from torch_geometric.utils import softmax as segment_softmax
 
 from mint_rl.policies.graph import check_keypoint_observation, fully_connected_edge_index, keypoint_graph_batch
 
-__all__ = ["InteractionNetworkConfig", "InteractionNetwork", "sinusoidal_positional_encoding", "mlp"]
+__all__ = [
+    "InteractionNetworkConfig",
+    "InteractionNetwork",
+    "AttentionReadout",
+    "attention_readout",
+    "sinusoidal_positional_encoding",
+    "mlp",
+]
 
 
 @dataclass
@@ -36,7 +44,13 @@ class InteractionNetworkConfig:
         pooling: how node embeddings are reduced to one vector per graph: ``"flatten"`` (the
             ``K`` embeddings concatenated in keypoint order, ``K * hidden_dim`` values: the paper's
             "IN followed by a fully-connected layer that decodes the actions"; tied to a fixed
-            ``K`` and not permutation invariant), or ``"mean"`` / ``"sum"`` (permutation invariant).
+            ``K`` and not permutation invariant), ``"mean"`` / ``"sum"`` (permutation invariant), or
+            ``"attention"``: ``attention_queries`` learned queries, each a softmax-weighted sum of
+            the node embeddings, weights from the nodes' content (:class:`AttentionReadout`; a node
+            is read for what it is, not for where it sits in the keypoint order; permutation
+            invariant when ``positional_encoding="none"``).
+        attention_queries: number of learned queries of the ``"attention"`` readout (its pooled
+            vector is ``attention_queries * hidden_dim`` long); ignored by the other readouts.
         mask_inactive: feed inactive keypoints as ``(0, 0, 0)`` (``(x s, y s, s)``) instead of
             their ``(x, y, s)``. The paper lists "coordinates, status and positional encoding" as
             the node features; on MoveToCorner masking cost TestJitter score (README).
@@ -52,17 +66,18 @@ class InteractionNetworkConfig:
     positional_dim: int = 16
     num_passes: int = 1
     residual: bool = False
-    pooling: Literal["mean", "sum", "flatten"] = "flatten"
+    pooling: Literal["mean", "sum", "flatten", "attention"] = "flatten"
     mask_inactive: bool = False
+    attention_queries: int = 4
 
     def __post_init__(self) -> None:
         if self.positional_encoding not in ("learned", "sinusoidal", "none"):
             raise ValueError(
                 f"positional_encoding must be 'learned', 'sinusoidal' or 'none', got {self.positional_encoding!r}"
             )
-        if self.pooling not in ("mean", "sum", "flatten"):
-            raise ValueError(f"pooling must be 'mean', 'sum' or 'flatten', got {self.pooling!r}")
-        for name in ("hidden_dim", "effect_dim", "num_passes"):
+        if self.pooling not in ("mean", "sum", "flatten", "attention"):
+            raise ValueError(f"pooling must be 'mean', 'sum', 'flatten' or 'attention', got {self.pooling!r}")
+        for name in ("hidden_dim", "effect_dim", "num_passes", "attention_queries"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.mlp_hidden_layers < 0 or self.positional_dim < 0:
@@ -115,6 +130,93 @@ def _reset_mlp(module: nn.Module) -> None:
             layer.reset_parameters()
 
 
+def attention_readout(nodes: Tensor, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+    r"""Content-based readout of a set of node embeddings by learned queries.
+
+    With node keys :math:`k_i`, values :math:`v_i` (``(B, K, H)``) and queries :math:`q_m`
+    (``(M, H)``):
+
+    .. math::
+
+        \alpha_{mi} = \operatorname{softmax}_i\big(q_m^\top k_i / \sqrt{H}\big), \qquad
+        r_m = \sum_i \alpha_{mi} v_i, \qquad r = [r_1, \dots, r_M]
+
+    Each query picks nodes by what their embedding holds, whatever their index, so permuting the
+    nodes leaves ``r`` unchanged. ``nodes`` only fixes the batch shape check.
+
+    Args:
+        nodes: ``(B, K, H)`` node embeddings (used for the shape check).
+        queries: ``(M, H)``.
+        keys: ``(B, K, H)``.
+        values: ``(B, K, H)``.
+
+    Returns:
+        ``(B, M * H)``: the ``M`` read-out vectors concatenated.
+
+    Example:
+        >>> q = torch.tensor([[10.0, 0.0]])                 # one query that looks for large x
+        >>> kv = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])   # two nodes
+        >>> [round(v, 3) for v in attention_readout(kv, q, kv, kv)[0].tolist()]
+        [0.999, 0.001]
+    """
+    if nodes.dim() != 3 or keys.shape != nodes.shape or values.shape != nodes.shape:
+        raise ValueError(f"expected nodes, keys and values of one shape (B, K, H), got {tuple(nodes.shape)}, "
+                         f"{tuple(keys.shape)}, {tuple(values.shape)}")
+    if queries.dim() != 2 or queries.shape[1] != nodes.shape[2]:
+        raise ValueError(f"expected queries of shape (M, {nodes.shape[2]}), got {tuple(queries.shape)}")
+    scores = torch.einsum("bkh,mh->bmk", keys, queries) / math.sqrt(nodes.shape[2])
+    return torch.einsum("bmk,bkh->bmh", scores.softmax(dim=-1), values).flatten(1)
+
+
+class AttentionReadout(nn.Module):
+    """:func:`attention_readout` with learned queries and linear key and value maps.
+
+    ``forward`` reads ``(B, K, H)`` node embeddings; :meth:`forward_graph` the same nodes in
+    torch-geometric's flat ``(N, H)`` layout with a ``batch`` vector (any number of nodes per
+    graph), with the same result.
+
+    Example:
+        >>> readout = AttentionReadout(hidden_dim=8, num_queries=3)
+        >>> readout(torch.rand(2, 5, 8)).shape
+        torch.Size([2, 24])
+    """
+
+    def __init__(self, hidden_dim: int, num_queries: int) -> None:
+        super().__init__()
+        if hidden_dim < 1 or num_queries < 1:
+            raise ValueError(f"hidden_dim and num_queries must be >= 1, got {hidden_dim}, {num_queries}")
+        self.hidden_dim, self.num_queries = hidden_dim, num_queries
+        self.queries = nn.Parameter(torch.empty(num_queries, hidden_dim))
+        self.key = nn.Linear(hidden_dim, hidden_dim)
+        self.value = nn.Linear(hidden_dim, hidden_dim)
+        self.reset_parameters()
+
+    @property
+    def out_dim(self) -> int:
+        return self.num_queries * self.hidden_dim
+
+    def reset_parameters(self) -> None:
+        """Queries ``N(0, 1)``; key and value maps PyTorch's default."""
+        nn.init.normal_(self.queries)
+        self.key.reset_parameters()
+        self.value.reset_parameters()
+
+    def forward(self, nodes: Tensor) -> Tensor:
+        """``(B, K, H)`` -> ``(B, num_queries * H)``."""
+        if nodes.dim() != 3 or nodes.shape[2] != self.hidden_dim:
+            raise ValueError(f"expected node embeddings of shape (B, K, {self.hidden_dim}), got {tuple(nodes.shape)}")
+        return attention_readout(nodes, self.queries, self.key(nodes), self.value(nodes))
+
+    def forward_graph(self, nodes: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+        """``(N, H)`` nodes of ``num_graphs`` graphs (``batch``: each node's graph) -> ``(num_graphs, num_queries * H)``."""
+        if nodes.dim() != 2 or nodes.shape[1] != self.hidden_dim:
+            raise ValueError(f"expected node embeddings of shape (N, {self.hidden_dim}), got {tuple(nodes.shape)}")
+        scores = self.key(nodes) @ self.queries.t() / math.sqrt(self.hidden_dim)  # (N, M)
+        weights = segment_softmax(scores, batch, num_nodes=nodes.shape[0], dim=0)
+        read = weights.unsqueeze(-1) * self.value(nodes).unsqueeze(1)  # (N, M, H)
+        return global_add_pool(read.flatten(1), batch, size=num_graphs)
+
+
 class InteractionNetwork(MessagePassing):
     r"""Interaction network on the fully connected graph of a frame's keypoints.
 
@@ -139,7 +241,8 @@ class InteractionNetwork(MessagePassing):
 
         \text{action\_logits} &= \phi_A\big([h_1', \dots, h_K']\big)
             \quad (\tfrac{1}{K} \textstyle\sum_i h_i' \text{ with } \texttt{pooling="mean"},
-            \sum_i h_i' \text{ with } \texttt{"sum"}) \\
+            \sum_i h_i' \text{ with } \texttt{"sum"}, :class:`AttentionReadout` \text{ with }
+            \texttt{"attention"}) \\
         \text{next\_keypoints}_i &= (x_i^T, y_i^T) + \phi_D(h_i')
 
     the second being the paper's auxiliary task: the ``(x, y)`` of every keypoint in the next
@@ -202,6 +305,7 @@ class InteractionNetwork(MessagePassing):
         self.node_encoder = mlp(num_features * history + self.positional_dim, h, h, layers)
         self.relational_model = mlp(2 * h, h, config.effect_dim, layers)
         self.object_model = mlp(h + config.effect_dim, h, h, layers)
+        self.readout = AttentionReadout(h, config.attention_queries) if config.pooling == "attention" else None
         self.action_head = mlp(self.pooled_dim, h, num_actions, layers) if num_actions is not None else None
         self.next_keypoint_head = mlp(h, h, 2, layers)
         self.register_buffer("edge_template", fully_connected_edge_index(num_keypoints), persistent=False)
@@ -224,8 +328,9 @@ class InteractionNetwork(MessagePassing):
 
     @property
     def pooled_dim(self) -> int:
-        """Size of the pooled graph vector (``hidden_dim``, or ``K * hidden_dim`` for ``"flatten"``)."""
-        factor = self.num_keypoints if self.config.pooling == "flatten" else 1
+        """Size of the pooled graph vector (``hidden_dim``; ``K * hidden_dim`` for ``"flatten"``,
+        ``attention_queries * hidden_dim`` for ``"attention"``)."""
+        factor = {"flatten": self.num_keypoints, "attention": self.config.attention_queries}.get(self.config.pooling, 1)
         return factor * self.config.hidden_dim
 
     def reset_parameters(self) -> None:
@@ -251,6 +356,8 @@ class InteractionNetwork(MessagePassing):
         nn.init.zeros_(last.bias)
         if self.positional_embedding is not None:
             self.positional_embedding.reset_parameters()
+        if self.readout is not None:
+            self.readout.reset_parameters()
 
     # ----------------------------------------------------------------- graph level (PyG style)
     def positional_encoding(self, keypoint_id: Tensor) -> Tensor:
@@ -349,6 +456,8 @@ class InteractionNetwork(MessagePassing):
         """
         if self.config.pooling == "flatten":
             return h.reshape(num_graphs, self.pooled_dim)
+        if self.readout is not None:
+            return self.readout.forward_graph(h, batch, num_graphs)
         pool = global_mean_pool if self.config.pooling == "mean" else global_add_pool
         return pool(h, batch, size=num_graphs)
 
@@ -385,6 +494,8 @@ class InteractionNetwork(MessagePassing):
             return node_embeddings.mean(dim=1)
         if self.config.pooling == "sum":
             return node_embeddings.sum(dim=1)
+        if self.readout is not None:
+            return self.readout(node_embeddings)
         return node_embeddings.flatten(1)
 
     def decode_next_keypoints(self, node_embeddings: Tensor, obs: Tensor) -> Tensor:
