@@ -1,5 +1,6 @@
 """scripts/bc_magical.py and mint_rl.experiments.magical_bc: plumbing, formats and errors."""
 
+import dataclasses
 import importlib.util
 import itertools
 import json
@@ -300,6 +301,24 @@ def test_bc_table_merges_seed_splits_into_one_row(tmp_path, capsys):
     dup = _write_result(tmp_path / "d", 1, [0.0])
     assert _script("bc_table").main([str(a), str(dup)]) == 2
     assert "more than one run" in capsys.readouterr().err
+
+
+def test_seed_files_from_before_a_network_field_merge_with_newer_ones():
+    """A seed file whose network settings predate ``attention_queries`` and one written after
+    merge into one row, and a resumed run accepts the older one (the field's default)."""
+    from mint_rl.experiments.magical_bc import result_from_seed_records, upgrade_seed_record
+    from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+    network = dataclasses.asdict(InteractionNetworkConfig())
+    older = {k: v for k, v in network.items() if k != "attention_queries"}
+    recs = [{"settings": {"task": "MoveToCorner", "agent": "mint", "network": net}, "seed": s,
+             "scores": {"Demo/argmax": [1.0]}, "seconds": 1.0, "policy": None}
+            for s, net in ((0, older), (1, network))]
+    assert result_from_seed_records(recs).seed_ids == [0, 1]
+    assert upgrade_seed_record(recs[0]["settings"], recs[0]["scores"])[0] == recs[1]["settings"]
+    # a field the file does hold keeps its value: another network stays another network
+    other = {**older, "pooling": "mean"}
+    assert upgrade_seed_record({"network": other}, {})[0]["network"]["pooling"] == "mean"
 
 
 def test_network_option_reaches_the_policy_and_the_table(tmp_path, tiny_detector, capsys):

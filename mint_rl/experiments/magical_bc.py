@@ -826,7 +826,7 @@ def result_from_seed_records(records: Sequence[dict[str, Any]]) -> BCResult:
             raise ValueError(f"seed record without {', '.join(missing)}: expected a file of OUT/seeds/")
         seed = int(rec["seed"])
         singles.append(BCResult.from_json({
-            "config": {**rec["settings"], "seeds": 1, "first_seed": seed},
+            "config": {**with_network_defaults(rec["settings"]), "seeds": 1, "first_seed": seed},
             "scores": {k: [list(map(float, scores))] for k, scores in rec["scores"].items()},
             "seconds": float(rec.get("seconds", 0.0)),
             "policies": [rec["policy"]] if rec.get("policy") else [],
@@ -897,6 +897,23 @@ def _local_policy(recorded: str, out_dir: Path) -> Optional[Path]:
     return None
 
 
+def with_network_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with every :class:`~mint_rl.policies.interaction_network.InteractionNetworkConfig`
+    field its ``network`` entry lacks set to the default (see :func:`upgrade_seed_record`); other
+    settings as they are.
+
+    Example:
+        >>> with_network_defaults({"agent": "cnn", "network": None})
+        {'agent': 'cnn', 'network': None}
+    """
+    network = settings.get("network")
+    if not isinstance(network, dict):
+        return settings
+    from mint_rl.policies.interaction_network import InteractionNetworkConfig
+
+    return {**settings, "network": {**asdict(InteractionNetworkConfig()), **network}}
+
+
 def upgrade_seed_record(settings: dict[str, Any], scores: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Settings and scores of a seed file as today's version writes them.
 
@@ -906,11 +923,19 @@ def upgrade_seed_record(settings: dict[str, Any], scores: dict[str, Any]) -> tup
     ``variants=[those variants]`` and ``eval_modes=[that mode]``, so that such a run
     (``--variants Demo TestJitter --modes argmax``) resumes them.
 
+    A MINT seed's ``network`` settings written before a field joined
+    :class:`~mint_rl.policies.interaction_network.InteractionNetworkConfig` (``attention_queries``,
+    2026-12-07) get that field's default: fields are added with a default that builds the network
+    they were built as before (``attention_queries`` matters only to ``pooling="attention"``).
+
     Example:
         >>> upgrade_seed_record({"task": "MakeLine", "deterministic": True}, {"Demo": [1.0], "TestJitter": [0.5]})
         ({'task': 'MakeLine', 'deterministic': True, 'variants': ['Demo', 'TestJitter'], 'eval_modes': ['argmax']}, \
 {'Demo/argmax': [1.0], 'TestJitter/argmax': [0.5]})
+        >>> upgrade_seed_record({"network": {"pooling": "flatten"}}, {"Demo/argmax": [1.0]})[0]["network"]["attention_queries"]
+        4
     """
+    settings = with_network_defaults(settings)
     if not scores or any("/" in k for k in scores):
         return settings, scores
     deterministic = bool(settings.get("deterministic", True))
