@@ -226,7 +226,7 @@ def test_attention_readout_matches_a_per_query_loop():
     g = torch.Generator().manual_seed(3)
     keys, values = torch.randn(2, 5, 4, generator=g), torch.randn(2, 5, 4, generator=g)
     queries = torch.randn(3, 4, generator=g)
-    got = attention_readout(keys, queries, keys, values)
+    got = attention_readout(queries, keys, values)
     for b in range(2):
         for m in range(3):
             scores = torch.tensor([float(queries[m] @ keys[b, i]) / 2.0 for i in range(5)])  # sqrt(H) = 2
@@ -234,7 +234,7 @@ def test_attention_readout_matches_a_per_query_loop():
             expected = sum(weights[i] * values[b, i] for i in range(5))
             assert torch.allclose(got[b, 4 * m: 4 * (m + 1)], expected, atol=1e-5)
     with pytest.raises(ValueError, match=r"queries of shape \(M, 4\)"):
-        attention_readout(keys, torch.zeros(3, 5), keys, values)
+        attention_readout(torch.zeros(3, 5), keys, values)
 
 
 def test_attention_readout_graph_form_equals_the_dense_one_for_any_node_counts():

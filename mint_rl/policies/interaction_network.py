@@ -130,7 +130,7 @@ def _reset_mlp(module: nn.Module) -> None:
             layer.reset_parameters()
 
 
-def attention_readout(nodes: Tensor, queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+def attention_readout(queries: Tensor, keys: Tensor, values: Tensor) -> Tensor:
     r"""Content-based readout of a set of node embeddings by learned queries.
 
     With node keys :math:`k_i`, values :math:`v_i` (``(B, K, H)``) and queries :math:`q_m`
@@ -142,10 +142,9 @@ def attention_readout(nodes: Tensor, queries: Tensor, keys: Tensor, values: Tens
         r_m = \sum_i \alpha_{mi} v_i, \qquad r = [r_1, \dots, r_M]
 
     Each query picks nodes by what their embedding holds, whatever their index, so permuting the
-    nodes leaves ``r`` unchanged. ``nodes`` only fixes the batch shape check.
+    nodes leaves ``r`` unchanged.
 
     Args:
-        nodes: ``(B, K, H)`` node embeddings (used for the shape check).
         queries: ``(M, H)``.
         keys: ``(B, K, H)``.
         values: ``(B, K, H)``.
@@ -156,15 +155,15 @@ def attention_readout(nodes: Tensor, queries: Tensor, keys: Tensor, values: Tens
     Example:
         >>> q = torch.tensor([[10.0, 0.0]])                 # one query that looks for large x
         >>> kv = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])   # two nodes
-        >>> [round(v, 3) for v in attention_readout(kv, q, kv, kv)[0].tolist()]
+        >>> [round(v, 3) for v in attention_readout(q, kv, kv)[0].tolist()]
         [0.999, 0.001]
     """
-    if nodes.dim() != 3 or keys.shape != nodes.shape or values.shape != nodes.shape:
-        raise ValueError(f"expected nodes, keys and values of one shape (B, K, H), got {tuple(nodes.shape)}, "
-                         f"{tuple(keys.shape)}, {tuple(values.shape)}")
-    if queries.dim() != 2 or queries.shape[1] != nodes.shape[2]:
-        raise ValueError(f"expected queries of shape (M, {nodes.shape[2]}), got {tuple(queries.shape)}")
-    scores = torch.einsum("bkh,mh->bmk", keys, queries) / math.sqrt(nodes.shape[2])
+    if keys.dim() != 3 or values.shape != keys.shape:
+        raise ValueError(f"expected keys and values of one shape (B, K, H), got {tuple(keys.shape)}, "
+                         f"{tuple(values.shape)}")
+    if queries.dim() != 2 or queries.shape[1] != keys.shape[2]:
+        raise ValueError(f"expected queries of shape (M, {keys.shape[2]}), got {tuple(queries.shape)}")
+    scores = torch.einsum("bkh,mh->bmk", keys, queries) / math.sqrt(keys.shape[2])
     return torch.einsum("bmk,bkh->bmh", scores.softmax(dim=-1), values).flatten(1)
 
 
@@ -191,10 +190,6 @@ class AttentionReadout(nn.Module):
         self.value = nn.Linear(hidden_dim, hidden_dim)
         self.reset_parameters()
 
-    @property
-    def out_dim(self) -> int:
-        return self.num_queries * self.hidden_dim
-
     def reset_parameters(self) -> None:
         """Queries ``N(0, 1)``; key and value maps PyTorch's default."""
         nn.init.normal_(self.queries)
@@ -205,7 +200,7 @@ class AttentionReadout(nn.Module):
         """``(B, K, H)`` -> ``(B, num_queries * H)``."""
         if nodes.dim() != 3 or nodes.shape[2] != self.hidden_dim:
             raise ValueError(f"expected node embeddings of shape (B, K, {self.hidden_dim}), got {tuple(nodes.shape)}")
-        return attention_readout(nodes, self.queries, self.key(nodes), self.value(nodes))
+        return attention_readout(self.queries, self.key(nodes), self.value(nodes))
 
     def forward_graph(self, nodes: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
         """``(N, H)`` nodes of ``num_graphs`` graphs (``batch``: each node's graph) -> ``(num_graphs, num_queries * H)``."""
