@@ -18,7 +18,11 @@ folder, read as one row), else its ``results.json``.
 The first table has the headline columns, Demo and TestJitter in each run's headline mode (argmax
 unless the run used --sample). ``--variants`` adds one row per run and evaluation mode with every
 variant the runs evaluated (``-`` where a run did not evaluate one, e.g. runs written before every
-variant was evaluated).
+variant was evaluated). ``--grid`` prints the compact form used for the full variant table: one
+row per run, one column per variant (in MAGICAL's order), each cell the argmax mean ± std over
+seeds followed by the sampled mean in parentheses.
+
+    python scripts/bc_table.py results/bc/*-variants* results/bc/*-dagger* --grid
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import json
 import sys
 from pathlib import Path
 
+from mint_rl.envs.registry import ALL_VARIANTS
 from mint_rl.experiments.magical_bc import (
     EVAL_MODES,
     VARIANTS,
@@ -45,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=None, help="also write the merged rows as JSON")
     p.add_argument("--variants", action="store_true",
                    help="also print every evaluated variant, one row per run and evaluation mode")
+    p.add_argument("--grid", action="store_true",
+                   help="also print one row per run with every variant in MAGICAL's order, "
+                        "cells 'argmax mean ± std (sampled mean)'")
     p.add_argument("--plot", type=Path, default=None,
                    help="also plot the score per variant of every run (bars: mean over seeds, whiskers: std) to this PNG")
     p.add_argument("--plot-mode", choices=EVAL_MODES, default="argmax", help="evaluation mode of the plot")
@@ -126,9 +134,29 @@ def variant_scores(results: list[BCResult], mode: str) -> dict[str, dict[str, tu
     return rows
 
 
+def ordered_variants(results: list[BCResult]) -> list[str]:
+    """Every variant any of ``results`` evaluated, in MAGICAL's order (Demo, TestJitter, TestColour, ...).
+
+    >>> from mint_rl.experiments.magical_bc import BCResult
+    >>> def run(*variants):
+    ...     return BCResult(config={}, scores={f"{v}/argmax": [[1.0]] for v in variants}, seed_ids=[0])
+    >>> runs = [run("Demo", "TestJitter", "TestLayout", "TestAll"), run("Demo", "TestShape", "TestCountPlus")]
+    >>> ordered_variants(runs)
+    ['Demo', 'TestJitter', 'TestShape', 'TestLayout', 'TestCountPlus', 'TestAll']
+    """
+    order = list(ALL_VARIANTS)
+    seen = list(dict.fromkeys(v for r in results for v in r.variants))
+    return sorted(seen, key=lambda v: (order.index(v) if v in order else len(order), seen.index(v)))
+
+
+def run_label(r: BCResult) -> str:
+    cfg = r.config
+    return f"{cfg['task']} | {agent_label(cfg)} | {cfg['demos']} (n={cfg['n_demos']}) | {len(r.seed_ids)}"
+
+
 def variants_table(results: list[BCResult]) -> str:
     """Markdown: one row per run and evaluation mode, one column per variant any run evaluated."""
-    variants = list(dict.fromkeys(v for r in results for v in r.variants))
+    variants = ordered_variants(results)
     lines = ["| task | agent | demos | seeds | mode | " + " | ".join(variants) + " |",
              "|---|---|---|---|---|" + "---|" * len(variants)]
     for r in results:
@@ -138,9 +166,30 @@ def variants_table(results: list[BCResult]) -> str:
             for v in variants:
                 item = summary.get(score_key(v, mode))
                 cells.append("-" if item is None else f"{item['mean']:.3f} ± {item['std']:.3f}")
-            cfg = r.config
-            lines.append(f"| {cfg['task']} | {agent_label(cfg)} | {cfg['demos']} (n={cfg['n_demos']}) | "
-                         f"{len(r.seed_ids)} | {mode} | " + " | ".join(cells) + " |")
+            lines.append(f"| {run_label(r)} | {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def grid_table(results: list[BCResult]) -> str:
+    """Markdown: one row per run, one column per variant (MAGICAL's order), cells
+    ``argmax mean ± std (sampled mean)``; ``-`` where the run did not evaluate the variant, and the
+    mode in brackets where a run evaluated only one mode (``0.400 ± 0.200 [argmax only]``)."""
+    variants = ordered_variants(results)
+    lines = ["| task | agent | demos | seeds | " + " | ".join(variants) + " |",
+             "|---|---|---|---|" + "---|" * len(variants)]
+    for r in results:
+        summary = r.summary()
+        cells = []
+        for v in variants:
+            arg, smp = summary.get(score_key(v, "argmax")), summary.get(score_key(v, "sampled"))
+            if arg is not None and smp is not None:
+                cells.append(f"{arg['mean']:.3f} ± {arg['std']:.3f} ({smp['mean']:.3f})")
+            elif arg is not None or smp is not None:
+                item, mode = (arg, "argmax") if arg is not None else (smp, "sampled")
+                cells.append(f"{item['mean']:.3f} ± {item['std']:.3f} [{mode} only]")
+            else:
+                cells.append("-")
+        lines.append(f"| {run_label(r)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -172,6 +221,9 @@ def main(argv=None) -> int:
     if args.variants:
         print()
         print(variants_table(merged_runs))
+    if args.grid:
+        print()
+        print(grid_table(merged_runs))
     if args.plot is not None:
         from mint_rl.viz import plot_variant_scores
 

@@ -796,6 +796,30 @@ def test_bc_table_lists_every_variant_and_mode(tmp_path, capsys):
         BCResult.from_json({"config": {**a.config, "seeds": 2}, "scores": a.scores})
 
 
+def test_bc_table_grid_puts_variants_in_magicals_order_with_both_modes_per_cell(tmp_path, capsys):
+    from mint_rl.envs.registry import ALL_VARIANTS, TASK_VARIANTS
+    from mint_rl.experiments.magical_bc import BCResult
+
+    # every task's variants appear in ALL_VARIANTS, in the same relative order
+    for task, variants in TASK_VARIANTS.items():
+        assert [v for v in ALL_VARIANTS if v in variants] == list(variants), task
+    region = BCResult(config=vars(BCExperimentConfig(task="MoveToRegion", seeds=2)),
+                      scores={"Demo/argmax": [[1.0], [0.0]], "Demo/sampled": [[0.5], [0.5]],
+                              "TestAll/argmax": [[0.25], [0.25]], "TestAll/sampled": [[0.0], [0.5]],
+                              "TestLayout/argmax": [[0.0], [1.0]], "TestLayout/sampled": [[1.0], [1.0]]},
+                      seed_ids=[0, 1])
+    line = BCResult(config=vars(BCExperimentConfig(task="MakeLine", seeds=1)),
+                    scores={"Demo/argmax": [[0.5]], "TestCountPlus/argmax": [[0.0, 1.0]]}, seed_ids=[0])
+    table = _script("bc_table")
+    assert table.ordered_variants([region, line]) == ["Demo", "TestLayout", "TestCountPlus", "TestAll"]
+    rows = table.grid_table([region, line]).splitlines()
+    assert rows[0] == "| task | agent | demos | seeds | Demo | TestLayout | TestCountPlus | TestAll |"
+    assert rows[2] == ("| MoveToRegion | mint | expert (n=10) | 2 | 0.500 ± 0.500 (0.500) | 0.500 ± 0.500 (1.000) | - "
+                       "| 0.250 ± 0.000 (0.250) |")
+    assert rows[3] == ("| MakeLine | mint | expert (n=10) | 1 | 0.500 ± 0.000 [argmax only] | - "
+                       "| 0.500 ± 0.000 [argmax only] | - |")
+
+
 def test_bc_table_plots_scores_per_variant_and_names_the_detector(tmp_path, capsys):
     cfg = vars(BCExperimentConfig(task="MoveToCorner", seeds=2, variants=["Demo", "TestJitter", "TestColour"],
                                   detector="runs/transporter-magical/detector.safetensors"))

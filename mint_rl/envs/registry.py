@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 __all__ = [
+    "ALL_VARIANTS",
     "TASKS",
     "TASK_VARIANTS",
     "PREPROCESSORS",
@@ -38,6 +39,9 @@ _VARIANTS_8 = (
     "TestDynamics",
     "TestAll",
 )
+
+#: Every variant name any MAGICAL task has, in MAGICAL's order (the tables' column order).
+ALL_VARIANTS: tuple[str, ...] = _VARIANTS_8
 
 #: Variants of every MAGICAL task, as MAGICAL 0.0.1a4 registers them.
 TASK_VARIANTS: dict[str, tuple[str, ...]] = {
