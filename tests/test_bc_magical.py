@@ -575,6 +575,24 @@ def test_kept_every_variant_seed_files_give_the_variant_table():
             assert std == pytest.approx(summary[f"{variant}/{mode}"]["std"], abs=5e-4), (variant, mode)
 
 
+def test_docs_full_variant_table_is_what_bc_table_grid_prints_from_the_kept_seed_files():
+    """docs/results.md's full variant table: the folders named in its ``<!-- grid: ... -->`` comment,
+    read by ``bc_table.py --grid``, give exactly the table lines below the comment."""
+    text = (ROOT / "docs" / "results.md").read_text()
+    match = re.search(r"<!-- grid: ([^>]*?) -->\n((?:\|.*\n)+)", text)
+    assert match, "docs/results.md has no '<!-- grid: FOLDER ... -->' comment followed by a table"
+    folders = match.group(1).split()
+    assert folders and all((ROOT / f / "seeds").is_dir() for f in folders), folders
+    table = _script("bc_table")
+    merged = [table.load(ROOT / f) for f in folders]
+    assert match.group(2).strip() == table.grid_table(merged)
+    # every task, and the MINT and CNN agents of each, appear
+    rows = match.group(2).strip().splitlines()[2:]
+    for task in ("MoveToCorner", "MoveToRegion", "MakeLine"):
+        for agent in ("mint", "cnn", "state"):
+            assert any(r.startswith(f"| {task} | {agent}") for r in rows), (task, agent)
+
+
 # --------------------------------------------------------------------------------------------
 # demo files that do not fit the experiment (--demos FILE.npz)
 
