@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 from imitation.algorithms.dagger import InteractiveTrajectoryCollector
 from imitation.data import serialize
@@ -107,3 +108,44 @@ def test_bc_magical_algo_dagger_end_to_end(tmp_path, capsys):
     # the DAgger options need --algo dagger
     assert _script("bc_magical").main([*common, "--dagger-rounds", "5", "--out", str(tmp_path / "x")]) == 2
     assert "--dagger-rounds set without --algo dagger" in capsys.readouterr().err
+
+
+def test_an_interrupted_dagger_seed_resumes_after_its_last_round_and_ends_as_an_uninterrupted_one(
+        tmp_path, capsys, monkeypatch):
+    import mint_rl.experiments.dagger as dagger_module
+    from safetensors.torch import load_file
+
+    common = [TASK, "--agent", "state", "--n-demos", "1", "--seeds", "1", "--epochs", "2", "--eval-episodes", "2",
+              "--variants", "Demo", "TestJitter", "--modes", "argmax", "--no-progress", "--no-gif", "--jobs", "1",
+              "--algo", "dagger", "--dagger-rounds", "2", "--dagger-episodes", "1", "--dagger-epochs", "2"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert _script("bc_magical").main([*common, "--out", str(whole)]) == 0
+    capsys.readouterr()
+
+    collect = dagger_module.collect_round
+
+    def interrupted(collector, labeller, first_seed):
+        if (first_seed // 100) % 10 == 2:  # round 2: leave a partial round behind, then stop
+            collector.save_dir.mkdir(parents=True, exist_ok=True)
+            (collector.save_dir / "partial.npz").write_bytes(b"not a trajectory")
+            raise KeyboardInterrupt("session ended")
+        return collect(collector, labeller, first_seed)
+
+    monkeypatch.setattr(dagger_module, "collect_round", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _script("bc_magical").main([*common, "--out", str(split)])
+    scratch = split / "dagger" / f"{TASK}-state-seed0"
+    assert (scratch / "checkpoint.pt").is_file() and (scratch / "demos" / "round-002" / "partial.npz").exists()
+    monkeypatch.setattr(dagger_module, "collect_round", collect)
+    assert _script("bc_magical").main([*common, "--out", str(split), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "DAgger resuming after round 1/2" in err and "DAgger round 0/2" not in err.split("resuming")[1]
+    assert "DAgger round 2/2: beta 0.00, 240 expert labels" in err
+    assert not (scratch / "demos" / "round-002" / "partial.npz").exists()
+    a = load_file(str(whole / "policies" / f"{TASK}-state-seed0.safetensors"))
+    b = load_file(str(split / "policies" / f"{TASK}-state-seed0.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    scores = [json.loads((d / "results.json").read_text())["scores"] for d in (whole, split)]
+    assert scores[0] == scores[1]

@@ -25,6 +25,13 @@ Each round's trajectories are written by imitation (HuggingFace datasets; their 
 jsonpickle) to a scratch folder that the seed's run empties first and reads back itself only.
 The collected episodes use seeds ``DAGGER_SEED + 1000 * seed + 100 * round + i``, away from the
 demo seeds (``cfg.demo_seed + i``) and the evaluation seeds (``cfg.eval_seed + 1000 * seed + i``).
+
+With an output folder, the training state after each round goes to ``OUT/dagger/STEM/checkpoint.pt``
+(:mod:`mint_rl.policies.bc_checkpoint`: policy, Adam, the noise generator, torch's RNG, and the
+rounds' labels and betas); ``bc_magical.py --resume`` goes on after the last finished round, with
+the rounds' trajectories read back from ``OUT/dagger/STEM/demos``, and ends with the same policy
+as an uninterrupted run (``tests/test_dagger.py``). A CNN DAgger seed takes 30-80 minutes of one
+CPU core, so a session that ends mid-seed loses at most one round.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-__all__ = ["DaggerConfig", "ExpertLabeller", "collect_round", "train_dagger", "DAGGER_SEED"]
+__all__ = ["DaggerConfig", "ExpertLabeller", "collect_round", "dagger_fingerprint", "train_dagger", "DAGGER_SEED"]
 
 #: First seed of the episodes DAgger collects (training seed ``s``, round ``r``: ``+ 1000 s + 100 r``).
 DAGGER_SEED = 200_000
@@ -141,9 +148,33 @@ def collect_round(collector: Any, labeller: ExpertLabeller, first_seed: int) -> 
     return steps
 
 
+def dagger_fingerprint(cfg: Any, policy: Any, demos: Any, seed: int) -> dict[str, Any]:
+    """What a DAgger round checkpoint must match to be resumed (JSON-serialisable): the agent, its
+    policy's parameter shapes and spaces, the demonstrations, the training seed and every setting
+    that changes what the rounds collect or train."""
+    from mint_rl.policies.bc_checkpoint import demos_digest
+
+    return {
+        "algo": "dagger",
+        "agent": cfg.agent,
+        "task": cfg.task,
+        "demo_variant": cfg.demo_variant,
+        "seed": int(seed),
+        "policy_class": type(policy).__name__,
+        "parameters": {k: list(v.shape) for k, v in policy.state_dict().items()},
+        "observation_space": repr(policy.observation_space),
+        "action_space": repr(policy.action_space),
+        "demos_sha256": demos_digest(demos),
+        "batch_size": int(cfg.batch_size),
+        "bc_epochs": int(cfg.bc_epochs),
+        "keypoint_noise": float(cfg.keypoint_noise),
+        "dagger": {"rounds": cfg.dagger.rounds, "episodes": cfg.dagger.episodes, "epochs": cfg.dagger.epochs},
+    }
+
+
 def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], device: Any, progress: bool,
                  log: Callable[[str], None], *, env_fn: Callable[[], Any], policy_kwargs: dict[str, Any],
-                 stem: str) -> tuple[Any, dict[str, Any]]:
+                 stem: str, resume: bool = False) -> tuple[Any, dict[str, Any]]:
     """DAgger for training seed ``seed`` of the BC experiment ``cfg`` (whose ``dagger`` is set).
 
     ``setup`` holds the expert demos in the agent's observation format and the spaces
@@ -151,8 +182,15 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
     the agent's observations, ``policy_kwargs`` configure the agent's policy and ``stem`` names
     the seed's files (the experiment module passes them, so this one does not import it).
     With ``out_dir``, each round's trajectories go to ``OUT/dagger/STEM/demos/round-NNN`` and
-    imitation's logs (CSV, TensorBoard) to ``OUT/logs/STEM``. Returns the trained policy
-    (evaluation mode) and a summary: labels per round, beta per round, seconds.
+    imitation's logs (CSV, TensorBoard) to ``OUT/logs/STEM``, and the training state after each
+    round to ``OUT/dagger/STEM/checkpoint.pt``; ``resume=True`` goes on after the last round that
+    checkpoint holds (a checkpoint of other settings is refused, naming them), without one the
+    seed starts afresh. Returns the trained policy (evaluation mode) and a summary: labels per
+    round, beta per round, seconds (of every process that trained the seed).
+
+    Raises:
+        ValueError: ``resume`` with a checkpoint written under other settings, or one that holds
+            more rounds than ``cfg.dagger.rounds``.
     """
     import torch
     from imitation.algorithms.dagger import DAggerTrainer
@@ -162,17 +200,31 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from mint_rl.policies.bc import make_bc_policy, make_bc_trainer
+    from mint_rl.policies.bc_checkpoint import load_bc_checkpoint, restore_bc_state, save_bc_checkpoint
 
     dagger = cfg.dagger
     start = time.perf_counter()
     set_random_seed(seed)
     policy = make_bc_policy(cfg.agent, setup.obs_space, setup.act_space, policy_kwargs=policy_kwargs)
     policy.to(device)
+    fingerprint = dagger_fingerprint(cfg, policy, setup.demos, seed)
     with tempfile.TemporaryDirectory(prefix="mint_rl_dagger_") as tmp:
         scratch = Path(tmp) if out_dir is None else Path(out_dir) / "dagger" / stem
-        if scratch.exists():  # a fresh start: trajectories of an interrupted run would be read as this one's
+        ckpt = None if out_dir is None else scratch / "checkpoint.pt"
+        state = None
+        if resume and ckpt is not None and ckpt.exists():
+            state = load_bc_checkpoint(ckpt, fingerprint)
+            if not 1 <= state["epoch"] <= dagger.rounds + 1:
+                raise ValueError(f"{ckpt} holds {state['epoch']} finished rounds; this run has "
+                                 f"{dagger.rounds + 1} (round 0 and {dagger.rounds} collection rounds)")
+            for stale in (scratch / "demos").glob("round-*"):  # a round interrupted after its checkpoint
+                if int(stale.name.split("-")[1]) >= state["epoch"]:
+                    shutil.rmtree(stale)
+        elif scratch.exists():  # a fresh start: trajectories of an interrupted run would be read as this one's
             shutil.rmtree(scratch)
         log_dir = Path(tmp) / "logs" if out_dir is None else Path(out_dir) / "logs" / stem
+        if state is not None and (log_dir / "progress.csv").exists():  # imitation rewrites the file on start
+            (log_dir / "progress.csv").rename(log_dir / f"progress.until-round{state['epoch'] - 1}.csv")
         logger = imit_logger.configure(str(log_dir), format_strs=["csv", "tensorboard"] if out_dir else [])
         trainer_bc = make_bc_trainer(policy, None, batch_size=cfg.batch_size, seed=seed, device=torch.device(device),
                                      learning_rate=1e-3, ent_weight=1e-3, l2_weight=0.0,
@@ -187,14 +239,24 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
         try:
             trainer = DAggerTrainer(venv=venv, scratch_dir=scratch, rng=np.random.default_rng(seed),
                                     beta_schedule=dagger.beta, bc_trainer=trainer_bc, custom_logger=logger)
-            round_dir = scratch / "demos" / "round-000"
-            round_dir.mkdir(parents=True)
-            for i, traj in enumerate(setup.demos):
-                serialize.save(round_dir / f"expert-demo-{i:04d}.npz", [traj])
-            summary["labels"].append(int(sum(len(t.acts) for t in setup.demos)))
-            summary["beta"].append(1.0)
+            earlier_seconds = 0.0
+            if state is not None:
+                # the loader's shuffling generator is re-seeded with every round's data: nothing to restore
+                restore_bc_state(trainer_bc, {**state, "shuffle_rng": None})
+                trainer.round_num = first_round = int(state["epoch"])  # rounds 0..first_round-1 are done
+                summary = {"labels": list(state["extra"]["labels"]), "beta": list(state["extra"]["beta"])}
+                earlier_seconds = float(state["train_seconds"])
+                log(f"seed {seed}: DAgger resuming after round {first_round - 1}/{dagger.rounds} from {ckpt}")
+            else:
+                first_round = 0
+                round_dir = scratch / "demos" / "round-000"
+                round_dir.mkdir(parents=True)
+                for i, traj in enumerate(setup.demos):
+                    serialize.save(round_dir / f"expert-demo-{i:04d}.npz", [traj])
+                summary["labels"].append(int(sum(len(t.acts) for t in setup.demos)))
+                summary["beta"].append(1.0)
             labeller = ExpertLabeller(venv, cfg.task)
-            for round_num in range(dagger.rounds + 1):
+            for round_num in range(first_round, dagger.rounds + 1):
                 if round_num > 0:
                     collector = trainer.create_trajectory_collector()
                     collector.seed(seed * 1000 + round_num)  # the beta draws
@@ -207,6 +269,10 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
                     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
                     trainer.extend_and_update({"n_epochs": epochs, "progress_bar": progress,
                                                "log_rollouts_venv": None})
+                if ckpt is not None:
+                    save_bc_checkpoint(ckpt, trainer_bc, round_num + 1, fingerprint,
+                                       earlier_seconds + time.perf_counter() - start,
+                                       extra={"labels": summary["labels"], "beta": summary["beta"]})
                 log(f"seed {seed}: DAgger round {round_num}/{dagger.rounds}: beta {summary['beta'][-1]:.2f}, "
                     f"{sum(summary['labels'])} expert labels, {epochs} epochs")
         finally:
@@ -215,5 +281,5 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
             if bars:
                 hf_logging.enable_progress_bar()
     policy.set_training_mode(False)
-    summary["seconds"] = time.perf_counter() - start
+    summary["seconds"] = earlier_seconds + time.perf_counter() - start
     return policy, summary

@@ -1076,7 +1076,7 @@ def train_seed(cfg: BCExperimentConfig, setup: _SeedSetup, seed: int, out_dir: O
     from mint_rl.policies.bc_checkpoint import load_bc_checkpoint
 
     stem = seed_stem(cfg, seed)
-    if cfg.dagger is not None:  # no mid-seed checkpoints: an interrupted DAgger seed starts again
+    if cfg.dagger is not None:  # checkpoints after each round: an interrupted seed resumes at its next round
         from mint_rl.experiments.dagger import train_dagger
 
         def env_fn():
@@ -1084,7 +1084,7 @@ def train_seed(cfg: BCExperimentConfig, setup: _SeedSetup, seed: int, out_dir: O
                             orientation=cfg.orientation)
 
         policy, summary = train_dagger(cfg, setup, seed, out_dir, device, progress, log, env_fn=env_fn,
-                                       policy_kwargs=bc_policy_kwargs(cfg), stem=stem)
+                                       policy_kwargs=bc_policy_kwargs(cfg), stem=stem, resume=resume)
         return _saved(cfg, seed, policy, out_dir, summary["seconds"], device)
     start = time.perf_counter()
     ckpt = None if out_dir is None else Path(out_dir) / "checkpoints" / f"{stem}.pt"

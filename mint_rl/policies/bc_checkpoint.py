@@ -65,6 +65,7 @@ def save_bc_checkpoint(
     epoch: int,
     fingerprint: Mapping[str, Any],
     train_seconds: float,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the training state of ``trainer`` (a :class:`MintBC`) after ``epoch`` epochs.
 
@@ -75,6 +76,9 @@ def save_bc_checkpoint(
         epoch: finished epochs.
         fingerprint: JSON-serialisable description of the run, compared on resume.
         train_seconds: training time so far, all processes together.
+        extra: JSON-serialisable progress of the caller that the training state does not hold
+            (DAgger: the labels and beta of each finished round); :func:`load_bc_checkpoint`
+            returns it under ``"extra"`` (``{}`` when none was saved).
 
     Returns:
         The path written.
@@ -94,6 +98,7 @@ def save_bc_checkpoint(
         "noise_rng": None if noise is None else noise.get_state(),
         "torch_rng": torch.get_rng_state(),
         "tensorboard_step": int(getattr(getattr(trainer, "_bc_logger", None), "_tensorboard_step", 0)),
+        "extra": json.dumps(dict(extra or {}), sort_keys=True),
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
@@ -132,6 +137,7 @@ def load_bc_checkpoint(path: str | Path, fingerprint: Mapping[str, Any] | None =
         raise ValueError(f"{path}: expected the policy's tensors under 'policy', got {type(policy).__name__}")
     check_finite_tensors(policy, path)
     state["fingerprint"] = json.loads(state["fingerprint"])
+    state["extra"] = json.loads(state.get("extra", "{}"))  # files written before 'extra' existed have none
     if fingerprint is not None:
         want = json.loads(json.dumps(dict(fingerprint), sort_keys=True))
         have = state["fingerprint"]
