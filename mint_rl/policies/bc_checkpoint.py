@@ -114,7 +114,7 @@ def load_bc_checkpoint(path: str | Path, fingerprint: Mapping[str, Any] | None =
         fingerprint: the run that wants to resume; ``None`` skips the check.
 
     Returns:
-        The checkpoint's entries (``epoch``, ``train_seconds``, ``fingerprint`` as a dict, states).
+        The checkpoint's entries (``epoch``, ``train_seconds``, ``fingerprint`` and ``extra`` as dicts, states).
 
     Raises:
         FileNotFoundError: no such file.
