@@ -149,27 +149,16 @@ def collect_round(collector: Any, labeller: ExpertLabeller, first_seed: int) -> 
 
 
 def dagger_fingerprint(cfg: Any, policy: Any, demos: Any, seed: int) -> dict[str, Any]:
-    """What a DAgger round checkpoint must match to be resumed (JSON-serialisable): the agent, its
-    policy's parameter shapes and spaces, the demonstrations, the training seed and every setting
-    that changes what the rounds collect or train."""
-    from mint_rl.policies.bc_checkpoint import demos_digest
+    """What a DAgger round checkpoint must match to be resumed (JSON-serialisable): the BC run's
+    fingerprint (:func:`mint_rl.policies.bc.bc_run_fingerprint`: agent, policy, spaces, demos) with
+    the training seed and every setting that changes what the rounds collect or train."""
+    from mint_rl.policies.bc import bc_run_fingerprint
 
-    return {
-        "algo": "dagger",
-        "agent": cfg.agent,
-        "task": cfg.task,
-        "demo_variant": cfg.demo_variant,
-        "seed": int(seed),
-        "policy_class": type(policy).__name__,
-        "parameters": {k: list(v.shape) for k, v in policy.state_dict().items()},
-        "observation_space": repr(policy.observation_space),
-        "action_space": repr(policy.action_space),
-        "demos_sha256": demos_digest(demos),
-        "batch_size": int(cfg.batch_size),
-        "bc_epochs": int(cfg.bc_epochs),
-        "keypoint_noise": float(cfg.keypoint_noise),
-        "dagger": {"rounds": cfg.dagger.rounds, "episodes": cfg.dagger.episodes, "epochs": cfg.dagger.epochs},
-    }
+    return bc_run_fingerprint(
+        cfg.agent, policy, demos, algo="dagger", task=cfg.task, demo_variant=cfg.demo_variant, seed=int(seed),
+        batch_size=int(cfg.batch_size), bc_epochs=int(cfg.bc_epochs), keypoint_noise=float(cfg.keypoint_noise),
+        dagger={"rounds": cfg.dagger.rounds, "episodes": cfg.dagger.episodes, "epochs": cfg.dagger.epochs},
+    )
 
 
 def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], device: Any, progress: bool,

@@ -58,6 +58,7 @@ __all__ = [
     "BCTrainingMetricsWithAux",
     "AuxiliaryBCLossCalculator",
     "MintBC",
+    "bc_run_fingerprint",
     "next_keypoint_loss",
     "jitter_keypoints",
     "train_bc",
@@ -268,8 +269,10 @@ def _keep_earlier_csv(log_dir: Path, epoch: int) -> None:
         csv_path.rename(log_dir / f"progress.until-epoch{epoch}.csv")
 
 
-def _run_fingerprint(agent: str, policy: ActorCriticPolicy, demos: Sequence[types.Trajectory], **hyper: Any) -> dict:
-    """What a BC checkpoint must match to be resumed by this run (JSON-serialisable)."""
+def bc_run_fingerprint(agent: str, policy: ActorCriticPolicy, demos: Sequence[types.Trajectory], **hyper: Any) -> dict:
+    """What a BC checkpoint must match to be resumed by this run (JSON-serialisable): the agent,
+    the policy's class, parameter shapes and spaces, a digest of the demos, and ``hyper`` (floats
+    as floats). DAgger's round checkpoints add its settings (:func:`mint_rl.experiments.dagger.dagger_fingerprint`)."""
     return {
         "agent": agent,
         "policy_class": type(policy).__name__,
@@ -428,7 +431,7 @@ def train_bc(
     policy = _make_policy(agent, observation_space, action_space, learning_rate, policy_kwargs)
     state, fingerprint = None, None
     if checkpoint is not None:
-        fingerprint = _run_fingerprint(
+        fingerprint = bc_run_fingerprint(
             agent, policy, demos, batch_size=batch_size, seed=seed, learning_rate=learning_rate,
             ent_weight=ent_weight, l2_weight=l2_weight, aux_weight=aux_weight, keypoint_noise=keypoint_noise,
             policy_kwargs=repr(sorted(dict(policy_kwargs or {}).items())),
