@@ -149,3 +149,25 @@ def test_an_interrupted_dagger_seed_resumes_after_its_last_round_and_ends_as_an_
         assert torch.equal(a[k], b[k]), k
     scores = [json.loads((d / "results.json").read_text())["scores"] for d in (whole, split)]
     assert scores[0] == scores[1]
+
+
+def test_every_dagger_round_trains_the_policy_in_training_mode(tmp_path, monkeypatch):
+    """The collector's predict() puts the policy in evaluation mode; imitation's BC.train does not
+    undo it. A round trained in evaluation mode freezes BatchNorm's running statistics (the CNN
+    agent): every round must train in training mode, and the returned policy is in evaluation mode."""
+    from imitation.algorithms import bc as imitation_bc
+
+    modes: list[bool] = []
+    train = imitation_bc.BC.train
+
+    def recording(self, *args, **kwargs):
+        modes.append(self.policy.training)
+        return train(self, *args, **kwargs)
+
+    monkeypatch.setattr(imitation_bc.BC, "train", recording)
+    out = tmp_path / "dagger"
+    assert _script("bc_magical").main([
+        TASK, "--agent", "state", "--n-demos", "1", "--seeds", "1", "--epochs", "1", "--eval-episodes", "1",
+        "--variants", "Demo", "TestJitter", "--modes", "argmax", "--no-progress", "--no-gif", "--jobs", "1", "--algo", "dagger",
+        "--dagger-rounds", "2", "--dagger-episodes", "1", "--dagger-epochs", "1", "--out", str(out)]) == 0
+    assert modes == [True, True, True]
