@@ -154,7 +154,7 @@ def test_an_interrupted_dagger_seed_resumes_after_its_last_round_and_ends_as_an_
 def test_every_dagger_round_trains_the_policy_in_training_mode(tmp_path, monkeypatch):
     """The collector's predict() puts the policy in evaluation mode; imitation's BC.train does not
     undo it. A round trained in evaluation mode freezes BatchNorm's running statistics (the CNN
-    agent): every round must train in training mode, and the returned policy is in evaluation mode."""
+    agent): every round must train in training mode."""
     from imitation.algorithms import bc as imitation_bc
 
     modes: list[bool] = []
