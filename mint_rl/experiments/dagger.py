@@ -253,10 +253,6 @@ def train_dagger(cfg: Any, setup: Any, seed: int, out_dir: Optional[Path], devic
                     summary["labels"].append(collect_round(collector, labeller, first))
                     summary["beta"].append(dagger.beta(round_num))
                 epochs = cfg.bc_epochs if round_num == 0 else dagger.epochs
-                # imitation's BC.train leaves the mode as it finds it, and the collector's predict()
-                # put the policy in evaluation mode: BatchNorm (the CNN agent) would train on stale
-                # running statistics and never update them
-                policy.set_training_mode(True)
                 with warnings.catch_warnings():
                     # imitation logs its metrics with float() on tensors that require grad (harmless)
                     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")

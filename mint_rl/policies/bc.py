@@ -243,6 +243,13 @@ class MintBC(bc.BC):
             generator=None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed + 1),
         )
 
+    def train(self, *args: Any, **kwargs: Any) -> None:
+        """``bc.BC.train`` with the policy in training mode. ``bc.BC.train`` keeps whatever mode it
+        finds, and SB3's ``predict()`` (a DAgger round's rollouts, an evaluation) leaves evaluation
+        mode: BatchNorm layers (the CNN agent) would train on frozen running statistics."""
+        self.policy.set_training_mode(True)
+        super().train(*args, **kwargs)
+
     def set_demonstrations(self, demonstrations: algo_base.AnyTransitions) -> None:
         kwargs = None
         #: The loader's shuffling generator (``None``: torch's global RNG); a BC checkpoint saves it.
@@ -456,7 +463,6 @@ def train_bc(
         if state is not None:
             restore_bc_state(trainer, state)
             start_epoch, seconds_before = int(state["epoch"]), float(state["train_seconds"])
-        trainer.policy.set_training_mode(True)
         finished = [start_epoch]
         started = time.perf_counter()
 
