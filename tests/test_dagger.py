@@ -89,12 +89,22 @@ def _script(name: str):
     return module
 
 
+def _small_run(*, epochs: int = 2, eval_episodes: int = 2, dagger: tuple[int, int, int] | None = None) -> list[str]:
+    """bc_magical.py arguments of a small state-agent run (one demo, one seed, Demo and TestJitter,
+    argmax); ``dagger = (rounds, episodes, epochs)`` adds ``--algo dagger`` with those settings."""
+    args = [TASK, "--agent", "state", "--n-demos", "1", "--seeds", "1", "--epochs", str(epochs),
+            "--eval-episodes", str(eval_episodes), "--variants", "Demo", "TestJitter", "--modes", "argmax",
+            "--no-progress", "--no-gif", "--jobs", "1"]
+    if dagger is not None:
+        rounds, episodes, round_epochs = dagger
+        args += ["--algo", "dagger", "--dagger-rounds", str(rounds), "--dagger-episodes", str(episodes),
+                 "--dagger-epochs", str(round_epochs)]
+    return args
+
+
 def test_bc_magical_algo_dagger_end_to_end(tmp_path, capsys):
     out = tmp_path / "dagger"
-    common = [TASK, "--agent", "state", "--n-demos", "1", "--seeds", "1", "--epochs", "2", "--eval-episodes", "2",
-              "--variants", "Demo", "TestJitter", "--modes", "argmax", "--no-progress", "--no-gif", "--jobs", "1"]
-    assert _script("bc_magical").main([*common, "--algo", "dagger", "--dagger-rounds", "2", "--dagger-episodes", "1",
-                                       "--dagger-epochs", "1", "--out", str(out)]) == 0
+    assert _script("bc_magical").main([*_small_run(dagger=(2, 1, 1)), "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert "DAgger round 2/2: beta 0.00, 240 expert labels" in captured.err
     assert "240 expert labels per seed (BC with 3 demos has as many)" in captured.out
@@ -106,7 +116,7 @@ def test_bc_magical_algo_dagger_end_to_end(tmp_path, capsys):
     assert _script("bc_table").main([str(out)]) == 0
     assert "| state, epochs=2, DAgger 2x1 episodes, 1 epochs/round |" in capsys.readouterr().out
     # the DAgger options need --algo dagger
-    assert _script("bc_magical").main([*common, "--dagger-rounds", "5", "--out", str(tmp_path / "x")]) == 2
+    assert _script("bc_magical").main([*_small_run(), "--dagger-rounds", "5", "--out", str(tmp_path / "x")]) == 2
     assert "--dagger-rounds set without --algo dagger" in capsys.readouterr().err
 
 
@@ -115,9 +125,7 @@ def test_an_interrupted_dagger_seed_resumes_after_its_last_round_and_ends_as_an_
     import mint_rl.experiments.dagger as dagger_module
     from safetensors.torch import load_file
 
-    common = [TASK, "--agent", "state", "--n-demos", "1", "--seeds", "1", "--epochs", "2", "--eval-episodes", "2",
-              "--variants", "Demo", "TestJitter", "--modes", "argmax", "--no-progress", "--no-gif", "--jobs", "1",
-              "--algo", "dagger", "--dagger-rounds", "2", "--dagger-episodes", "1", "--dagger-epochs", "2"]
+    common = _small_run(dagger=(2, 1, 2))
     whole, split = tmp_path / "whole", tmp_path / "split"
     assert _script("bc_magical").main([*common, "--out", str(whole)]) == 0
     capsys.readouterr()
@@ -166,8 +174,5 @@ def test_every_dagger_round_trains_the_policy_in_training_mode(tmp_path, monkeyp
 
     monkeypatch.setattr(imitation_bc.BC, "train", recording)
     out = tmp_path / "dagger"
-    assert _script("bc_magical").main([
-        TASK, "--agent", "state", "--n-demos", "1", "--seeds", "1", "--epochs", "1", "--eval-episodes", "1",
-        "--variants", "Demo", "TestJitter", "--modes", "argmax", "--no-progress", "--no-gif", "--jobs", "1", "--algo", "dagger",
-        "--dagger-rounds", "2", "--dagger-episodes", "1", "--dagger-epochs", "1", "--out", str(out)]) == 0
+    assert _script("bc_magical").main([*_small_run(epochs=1, eval_episodes=1, dagger=(2, 1, 1)), "--out", str(out)]) == 0
     assert modes == [True, True, True]

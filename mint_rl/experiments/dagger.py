@@ -30,8 +30,9 @@ With an output folder, the training state after each round goes to ``OUT/dagger/
 (:mod:`mint_rl.policies.bc_checkpoint`: policy, Adam, the noise generator, torch's RNG, and the
 rounds' labels and betas); ``bc_magical.py --resume`` goes on after the last finished round, with
 the rounds' trajectories read back from ``OUT/dagger/STEM/demos``, and ends with the same policy
-as an uninterrupted run (``tests/test_dagger.py``). A CNN DAgger seed takes 30-80 minutes of one
-CPU core, so a session that ends mid-seed loses at most one round.
+as an uninterrupted run (``tests/test_dagger.py``). A CNN DAgger seed on MoveToRegion took 13 minutes
+on two CPU threads, evaluation included (docs/policies.md); longer tasks take longer, and a session
+that ends mid-seed loses at most one round.
 """
 
 from __future__ import annotations
